@@ -1,0 +1,16 @@
+// The magic cookie, found the way erl finds it: an explicit cookie, else the
+// cookie file ($HOME/.erlang.cookie unless configured). A missing default
+// file is created with 20 random upper-case letters and mode 0400, as erl
+// does; a file readable or writable by group or others is refused, as erl
+// refuses it.
+#pragma once
+
+#include <string>
+
+#include "ei_bridge/status.h"
+
+namespace hb {
+
+Result<std::string> LoadCookie(const std::string& explicit_cookie, const std::string& cookie_file);
+
+}  // namespace hb

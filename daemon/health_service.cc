@@ -1,0 +1,64 @@
+#include "daemon/health_service.h"
+
+#include <chrono>
+#include <thread>
+
+namespace hb {
+namespace {
+
+Term HealthMap(const NodeStatus& s) {
+  std::vector<std::string> peers = s.peers();
+  std::vector<Term> peer_terms;
+  peer_terms.reserve(peers.size());
+  for (const std::string& p : peers) peer_terms.push_back(Term::Atom(p));
+  bool draining = s.draining && s.draining();
+  return Term::Map({
+      {Term::Atom("status"), Term::Atom(draining ? "draining" : "ok")},
+      {Term::Atom("node"), Term::Binary(s.node)},
+      {Term::Atom("version"), Term::Binary(s.version)},
+      {Term::Atom("uptime_s"), Term::Int(static_cast<int64_t>((s.now_ms() - s.started_ms) / 1000))},
+      {Term::Atom("connections"), Term::Int(static_cast<int64_t>(peers.size()))},
+      {Term::Atom("peers"), Term::List(std::move(peer_terms))},
+      {Term::Atom("inflight"), Term::Int(static_cast<int64_t>(s.inflight()))},
+  });
+}
+
+}  // namespace
+
+void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics) {
+  Route ping;
+  ping.execution = Route::Execution::kInline;
+  ping.run = [](const CallRequest&) { return CallOutcome::Return(Term::Atom("pong")); };
+  router->Add("health", "ping", 0, ping);
+
+  Route check;
+  check.execution = Route::Execution::kInline;
+  check.run = [status](const CallRequest&) { return CallOutcome::Return(HealthMap(*status)); };
+  router->Add("health", "check", 0, check);
+
+  Route sleep;
+  sleep.execution = Route::Execution::kWorker;
+  sleep.run = [](const CallRequest& req) {
+    const Term& ms = req.args[0];
+    if (!ms.is_int() || ms.int_value() < 0 || ms.int_value() > 60000) {
+      return CallOutcome::BadArg("health", "sleep", req.args);
+    }
+    // Sleep in slices so a cancelled call frees its worker promptly.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms.int_value());
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (req.cancelled->load(std::memory_order_acquire)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return CallOutcome::Return(Term::Atom("ok"));
+  };
+  router->Add("health", "sleep", 1, sleep);
+
+  Route get_all;
+  get_all.execution = Route::Execution::kInline;
+  get_all.run = [status, metrics](const CallRequest&) {
+    return CallOutcome::Return(metrics->ToTerm(status->inflight()));
+  };
+  router->Add("metrics", "get_all", 0, get_all);
+}
+
+}  // namespace hb

@@ -1,0 +1,83 @@
+#include "daemon/metrics.h"
+
+#include <bit>
+
+namespace hb {
+
+int LatencyHistogram::BucketOf(uint64_t v) {
+  constexpr uint64_t kSub = 1u << kSubBits;
+  if (v < kSub) return static_cast<int>(v);
+  int msb = 63 - std::countl_zero(v);  // >= kSubBits
+  int shift = msb - kSubBits;
+  return ((shift + 1) << kSubBits) + static_cast<int>((v >> shift) & (kSub - 1));
+}
+
+uint64_t LatencyHistogram::UpperBound(int bucket) {
+  constexpr int kSub = 1 << kSubBits;
+  if (bucket < kSub) return static_cast<uint64_t>(bucket);
+  int shift = (bucket >> kSubBits) - 1;
+  uint64_t mantissa = static_cast<uint64_t>(kSub + (bucket & (kSub - 1)));
+  return ((mantissa + 1) << shift) - 1;
+}
+
+void LatencyHistogram::Record(uint64_t us) {
+  ++counts_[BucketOf(us)];
+  ++count_;
+  sum_ += us;
+}
+
+uint64_t LatencyHistogram::Quantile(double q) const {
+  if (count_ == 0) return 0;
+  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(count_ - 1)) + 1;
+  uint64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += counts_[b];
+    if (seen >= rank) return UpperBound(b);
+  }
+  return UpperBound(kBuckets - 1);
+}
+
+void Metrics::RecordCall(const std::string& module, const std::string& function,
+                         uint64_t latency_us, bool error, const std::string& reason) {
+  ++requests_total_;
+  CallStats& s = calls_[{module, function}];
+  ++s.count;
+  s.latency_us.Record(latency_us);
+  if (error) {
+    ++errors_total_;
+    ++s.errors;
+    ++s.errors_by_reason[reason];
+  }
+}
+
+void Metrics::RecordCancelled(const std::string& module, const std::string& function) {
+  ++cancelled_total_;
+  ++calls_[{module, function}].cancelled;
+}
+
+Term Metrics::ToTerm(uint64_t inflight) const {
+  auto n = [](uint64_t v) { return Term::Int(static_cast<int64_t>(v)); };
+  std::vector<std::pair<Term, Term>> calls;
+  for (const auto& [mf, s] : calls_) {
+    std::vector<std::pair<Term, Term>> reasons;
+    for (const auto& [r, c] : s.errors_by_reason) reasons.emplace_back(Term::Atom(r), n(c));
+    calls.emplace_back(
+        Term::Tuple({Term::Atom(mf.first), Term::Atom(mf.second)}),
+        Term::Map({{Term::Atom("count"), n(s.count)},
+                   {Term::Atom("errors"), n(s.errors)},
+                   {Term::Atom("cancelled"), n(s.cancelled)},
+                   {Term::Atom("errors_by_reason"), Term::Map(std::move(reasons))},
+                   {Term::Atom("p50_us"), n(s.latency_us.Quantile(0.50))},
+                   {Term::Atom("p99_us"), n(s.latency_us.Quantile(0.99))},
+                   {Term::Atom("mean_us"),
+                    n(s.latency_us.count() ? s.latency_us.sum() / s.latency_us.count() : 0)}}));
+  }
+  return Term::Map({{Term::Atom("requests_total"), n(requests_total_)},
+                    {Term::Atom("errors_total"), n(errors_total_)},
+                    {Term::Atom("cancelled_total"), n(cancelled_total_)},
+                    {Term::Atom("rejected_total"), n(rejected_total_)},
+                    {Term::Atom("inflight"), n(inflight)},
+                    {Term::Atom("calls"), Term::Map(std::move(calls))}});
+}
+
+}  // namespace hb

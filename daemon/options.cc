@@ -1,0 +1,181 @@
+#include "daemon/options.h"
+
+#include <netdb.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string_view>
+
+namespace hb {
+
+const char* UsageText() {
+  return "usage: hornbeamd [--sname NAME | --name NAME@HOST] [--cookie COOKIE | --cookie-file PATH]\n"
+         "                 [--port N] [--config PATH] [--log-level debug|info|warning|error]\n"
+         "                 [--help] [--version]\n"
+         "\n"
+         "Joins an Erlang cluster as the hidden node NAME@HOST (default gpu@<short hostname>)\n"
+         "and serves rpc:call/erpc:call to its routed modules (health, metrics, models).\n"
+         "The cookie defaults to $HOME/.erlang.cookie, created (mode 0400) when missing.\n";
+}
+
+namespace {
+
+Status ParsePort(std::string_view v, uint16_t* out) {
+  char* end = nullptr;
+  std::string s(v);
+  long n = strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || n < 0 || n > 65535) {
+    return InvalidArgument("--port: '" + s + "' is not a port number (0..65535)");
+  }
+  *out = static_cast<uint16_t>(n);
+  return Status::Ok();
+}
+
+template <typename T>
+Status Get(const nlohmann::json& j, const char* key, T* out) {
+  try {
+    *out = j.get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(std::string("config key '") + key + "': wrong type (" + e.what() + ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ApplyConfigJson(const std::string& text, Options* o) {
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return InvalidArgument(std::string("config is not valid JSON: ") + e.what());
+  }
+  if (!doc.is_object()) return InvalidArgument("config must be a JSON object");
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string& k = it.key();
+    const nlohmann::json& v = it.value();
+    uint64_t n = 0;
+    if (k == "sname") {
+      HB_RETURN_IF_ERROR(Get(v, "sname", &o->sname));
+    } else if (k == "name") {
+      HB_RETURN_IF_ERROR(Get(v, "name", &o->name));
+    } else if (k == "cookie") {
+      HB_RETURN_IF_ERROR(Get(v, "cookie", &o->cookie));
+    } else if (k == "cookie_file") {
+      HB_RETURN_IF_ERROR(Get(v, "cookie_file", &o->cookie_file));
+    } else if (k == "bind_address") {
+      HB_RETURN_IF_ERROR(Get(v, "bind_address", &o->bind_address));
+    } else if (k == "log_level") {
+      HB_RETURN_IF_ERROR(Get(v, "log_level", &o->log_level));
+    } else if (k == "port" || k == "net_ticktime_s" || k == "handshake_timeout_ms" ||
+               k == "workers") {
+      if (!v.is_number_unsigned()) {
+        return InvalidArgument("config key '" + k + "': expected a non-negative integer");
+      }
+      n = v.get<uint64_t>();
+      if (k == "port") {
+        if (n > 65535) return InvalidArgument("config key 'port': out of range 0..65535");
+        o->port = static_cast<uint16_t>(n);
+      } else if (k == "net_ticktime_s") {
+        if (n < 1 || n > 3600) return InvalidArgument("config key 'net_ticktime_s': out of range 1..3600");
+        o->net_ticktime_s = static_cast<uint32_t>(n);
+      } else if (k == "handshake_timeout_ms") {
+        if (n < 100 || n > 600000) {
+          return InvalidArgument("config key 'handshake_timeout_ms': out of range 100..600000");
+        }
+        o->handshake_timeout_ms = static_cast<uint32_t>(n);
+      } else {
+        if (n > 1024) return InvalidArgument("config key 'workers': out of range 0..1024");
+        o->workers = static_cast<uint32_t>(n);
+      }
+    } else {
+      return InvalidArgument("config key '" + k + "': unknown key");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  // Pass 1: find --config so the file is applied before the other flags.
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == "--config") o.config_path = argv[i + 1];
+  }
+  if (!o.config_path.empty()) {
+    std::ifstream in(o.config_path);
+    if (!in) return NotFound("--config: cannot read '" + o.config_path + "': " + strerror(errno));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    Status s = ApplyConfigJson(ss.str(), &o);
+    if (!s.ok()) return InvalidArgument(o.config_path + ": " + s.message());
+  }
+  std::map<std::string_view, std::string*> strings = {
+      {"--sname", &o.sname},           {"--name", &o.name},
+      {"--cookie", &o.cookie},         {"--cookie-file", &o.cookie_file},
+      {"--config", &o.config_path},    {"--log-level", &o.log_level}};
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      o.help = true;
+      continue;
+    }
+    if (a == "--version") {
+      o.version = true;
+      continue;
+    }
+    if (i + 1 >= argc) return InvalidArgument(std::string(a) + ": missing value");
+    if (a == "--port") {
+      HB_RETURN_IF_ERROR(ParsePort(argv[++i], &o.port));
+      continue;
+    }
+    auto it = strings.find(a);
+    if (it == strings.end()) return InvalidArgument("unknown option '" + std::string(a) + "'");
+    *it->second = argv[++i];
+    if (a == "--sname") o.name.clear();
+  }
+  if (!o.cookie.empty() && !o.cookie_file.empty() && o.cookie.size() > 0) {
+    // --cookie wins, as erl's -setcookie wins over the file.
+    o.cookie_file.clear();
+  }
+  return o;
+}
+
+Result<std::string> ResolveNodeName(const Options& o, std::string* alive, std::string* host) {
+  std::string full = o.name.empty() ? o.sname : o.name;
+  size_t at = full.find('@');
+  *alive = full.substr(0, at);
+  if (alive->empty() || alive->size() > 255) return InvalidArgument("node name part is empty or too long");
+  for (char c : *alive) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) {
+      return InvalidArgument("node name '" + *alive + "' may contain only letters, digits, _ and -");
+    }
+  }
+  if (at != std::string::npos) {
+    *host = full.substr(at + 1);
+  } else {
+    char buf[256] = {0};
+    if (gethostname(buf, sizeof(buf) - 1) != 0) return Internal("gethostname failed");
+    std::string h = buf;
+    if (o.name.empty()) {
+      *host = h.substr(0, h.find('.'));  // short names, as erl -sname
+    } else {
+      // Long names, as erl -name: the fully qualified name.
+      struct addrinfo hints = {};
+      hints.ai_flags = AI_CANONNAME;
+      struct addrinfo* res = nullptr;
+      if (getaddrinfo(h.c_str(), nullptr, &hints, &res) == 0 && res && res->ai_canonname) {
+        h = res->ai_canonname;
+      }
+      if (res) freeaddrinfo(res);
+      *host = h;
+    }
+  }
+  if (host->empty()) return InvalidArgument("host part of the node name is empty");
+  return *alive + "@" + *host;
+}
+
+}  // namespace hb

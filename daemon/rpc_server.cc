@@ -1,0 +1,425 @@
+#include "daemon/rpc_server.h"
+
+#include <algorithm>
+
+#include "ei_bridge/dist_flags.h"
+#include "ei_bridge/log.h"
+
+namespace hb {
+namespace {
+
+constexpr int64_t kSpawnFlagLink = 1;
+constexpr int64_t kSpawnFlagMonitor = 2;
+
+Term Atom(const char* a) { return Term::Atom(a); }
+
+// A proper list of terms -> vector view helper.
+bool ListElems(const Term& t, std::vector<Term>* out) {
+  if (!t.is_proper_list()) return false;
+  *out = t.items();
+  return true;
+}
+
+}  // namespace
+
+RpcServer::RpcServer(std::string node_name, uint32_t creation, Dispatcher* dispatcher, SendFn send)
+    : node_name_(node_name), dispatcher_(dispatcher), send_(std::move(send)),
+      procs_(std::move(node_name), creation) {}
+
+std::string RpcServer::NodeOf(const Term& pid) {
+  if (pid.is_pid()) return pid.pid().node;
+  if (pid.is_ref()) return pid.ref().node;
+  return std::string();
+}
+
+void RpcServer::Send(const std::string& node, const ControlMessage& m) {
+  if (!send_(node, m)) {
+    HB_LOG_DEBUG(std::string("dropped ") + ControlOpName(m.op) + " to '" + node +
+                 "': not connected");
+  }
+}
+
+void RpcServer::OnPeerUp(const PeerInfo& peer) {
+  if ((peer.flags & dflag::kSpawn) == 0) {
+    HB_LOG_INFO("peer '" + peer.node +
+                "' lacks DFLAG_SPAWN: only the legacy rex protocol will work from it");
+  }
+}
+
+void RpcServer::OnPeerDown(const std::string& node) {
+  // Rex calls from that node: nobody is left to read the reply.
+  for (auto it = rex_calls_.begin(); it != rex_calls_.end();) {
+    if (it->second.node == node) {
+      dispatcher_->Cancel(it->first);
+      it = rex_calls_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Processes: monitors from that node vanish; links to it deliver
+  // `noconnection`, which kills the process as on a BEAM node.
+  std::vector<uint64_t> killed;
+  std::vector<uint64_t> orphaned;
+  for (auto& [key, p] : procs_.all()) {
+    auto from_node = [&](const Term& t) { return NodeOf(t) == node; };
+    size_t links_before = p.links.size();
+    p.links.erase(std::remove_if(p.links.begin(), p.links.end(), from_node), p.links.end());
+    p.monitors.erase(std::remove_if(p.monitors.begin(), p.monitors.end(),
+                                    [&](const VirtualProcess::Monitor& m) {
+                                      return from_node(m.watcher);
+                                    }),
+                     p.monitors.end());
+    if (p.links.size() != links_before) {
+      killed.push_back(key);
+    } else {
+      orphaned.push_back(key);
+    }
+  }
+  for (uint64_t key : killed) {
+    auto it = procs_.all().find(key);
+    if (it == procs_.all().end()) continue;
+    if (it->second.call_id != 0) dispatcher_->Cancel(it->second.call_id);
+    Terminate(&it->second, Atom("noconnection"));
+  }
+  for (uint64_t key : orphaned) {
+    auto it = procs_.all().find(key);
+    if (it != procs_.all().end()) MaybeAbandon(&it->second);
+  }
+}
+
+void RpcServer::OnControl(const std::string& node, ControlMessage m) {
+  switch (m.op) {
+    case ControlOp::kSpawnRequest:
+      OnSpawnRequest(node, m);
+      break;
+    case ControlOp::kRegSend:
+      OnRegSend(node, m);
+      break;
+    case ControlOp::kMonitorP:
+      OnMonitor(node, m);
+      break;
+    case ControlOp::kDemonitorP:
+      OnDemonitor(m);
+      break;
+    case ControlOp::kExit:
+      OnExitSignal(m, /*via_link=*/true);
+      break;
+    case ControlOp::kExit2:
+      OnExitSignal(m, /*via_link=*/false);
+      break;
+    case ControlOp::kLink:
+      OnLink(node, m);
+      break;
+    case ControlOp::kUnlink:
+    case ControlOp::kUnlinkId:
+      OnUnlink(node, m);
+      break;
+    case ControlOp::kSend:
+    case ControlOp::kSendSender:
+    case ControlOp::kAliasSend:
+      // Our processes have no mailbox to read; a BEAM process that never
+      // receives would keep the message, we drop it.
+      HB_LOG_DEBUG("dropped a message from '" + node + "' to " + m.to.Describe());
+      break;
+    case ControlOp::kUnlinkIdAck:
+    case ControlOp::kMonitorPExit:
+    case ControlOp::kSpawnReply:
+    case ControlOp::kGroupLeader:
+      break;  // we never ask for these; nothing to do
+    default:
+      HB_LOG_WARN(std::string("ignoring ") + ControlOpName(m.op) + " from '" + node + "'");
+  }
+}
+
+void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m) {
+  const Term& from = m.from;
+  if (!from.is_pid() || from.pid().node != node) {
+    HB_LOG_WARN("SPAWN_REQUEST from '" + node + "' with a foreign or bad caller pid; ignored");
+    return;
+  }
+  int64_t flags = 0;
+  for (const Term& opt : m.options.items()) {
+    if (opt.is_atom("link")) flags |= kSpawnFlagLink;
+    if (opt.is_atom("monitor")) flags |= kSpawnFlagMonitor;
+    if (opt.is_tuple(2) && opt[0].is_atom("monitor")) flags |= kSpawnFlagMonitor;
+    // Other options (priority, fullsweep_after, ...) concern a BEAM heap we
+    // do not have; accepting them keeps callers' code unchanged.
+  }
+  VirtualProcess* p = procs_.Spawn();
+  p->origin_node = node;
+  if (flags & kSpawnFlagLink) p->links.push_back(from);
+  if (flags & kSpawnFlagMonitor) p->monitors.push_back({from, m.ref});
+  Send(node, MakeSpawnReply(m.ref, from, flags, p->pid));
+
+  const std::string mod = m.mfa[0].text();
+  const std::string fun = m.mfa[1].text();
+  std::vector<Term> args;
+  ListElems(*m.message, &args);
+  CallRequest req;
+  req.caller_node = node;
+  if (mod == "erpc" && fun == "execute_call" && args.size() == 4) {
+    p->kind = VirtualProcess::Kind::kErpcCall;
+    p->erpc_ref = args[0];
+    if (!args[1].is_atom() || !args[2].is_atom() || !args[3].is_proper_list()) {
+      // apply/3 itself fails; erpc reports it as an error of the call.
+      Terminate(p, ErpcExitReason(p->erpc_ref,
+                                  CallOutcome::ErrorAt("badarg", "erlang", "apply",
+                                                       Term::List({args[1], args[2], args[3]}))));
+      return;
+    }
+    req.module = args[1].text();
+    req.function = args[2].text();
+    req.args = args[3];
+  } else if (mod == "erpc" && fun == "execute_cast" && args.size() == 3 && args[0].is_atom() &&
+             args[1].is_atom() && args[2].is_proper_list()) {
+    p->kind = VirtualProcess::Kind::kErpcCast;
+    req.module = args[0].text();
+    req.function = args[1].text();
+    req.args = args[2];
+  } else {
+    // A plain spawn(Node, M, F, A): runs M:F(A...) if routed, else dies with
+    // undef exactly as a BEAM process would.
+    p->kind = VirtualProcess::Kind::kSpawn;
+    req.module = mod;
+    req.function = fun;
+    req.args = *m.message;
+  }
+  StartCall(p, std::move(req));
+}
+
+void RpcServer::StartCall(VirtualProcess* p, CallRequest req) {
+  if (draining_) {
+    CallOutcome o = CallOutcome::Exit(Term::Tuple({Atom("hornbeamd"), Atom("draining")}));
+    Terminate(p, p->kind == VirtualProcess::Kind::kErpcCall ? ErpcExitReason(p->erpc_ref, o)
+                                                            : o.value);
+    return;
+  }
+  uint64_t key = p->key;
+  Term pid = p->pid;
+  // `done` may run inside Dispatch (inline routes); the process is looked up
+  // again by pid each time because the table may have changed.
+  uint64_t id = dispatcher_->Dispatch(std::move(req), [this, pid](const CallOutcome& o) {
+    VirtualProcess* q = procs_.Find(pid);
+    if (q == nullptr) return;
+    q->call_id = 0;
+    Term reason;
+    switch (q->kind) {
+      case VirtualProcess::Kind::kErpcCall:
+        reason = ErpcExitReason(q->erpc_ref, o);
+        break;
+      case VirtualProcess::Kind::kErpcCast:
+      case VirtualProcess::Kind::kSpawn:
+        if (!o.is_error()) {
+          reason = Atom("normal");
+        } else if (o.kind == CallOutcome::Kind::kError) {
+          reason = Term::Tuple({o.value, o.stack});
+          HB_LOG_WARN("cast/spawned call from '" + q->origin_node + "' failed: " +
+                      o.value.Describe());
+        } else {
+          reason = o.value;
+        }
+        break;
+    }
+    Terminate(q, reason);
+  });
+  auto it = procs_.all().find(key);
+  if (it != procs_.all().end() && it->second.pid == pid) it->second.call_id = id;
+}
+
+void RpcServer::Terminate(VirtualProcess* p, const Term& reason) {
+  for (const VirtualProcess::Monitor& mon : p->monitors) {
+    Send(NodeOf(mon.watcher), MakeMonitorPExit(p->pid, mon.watcher, mon.ref, reason));
+  }
+  for (const Term& linked : p->links) {
+    Send(NodeOf(linked), MakeExit(p->pid, linked, reason));
+  }
+  procs_.Remove(p->key);
+}
+
+void RpcServer::MaybeAbandon(VirtualProcess* p) {
+  if (p->kind != VirtualProcess::Kind::kErpcCall) return;  // casts run for their effect
+  if (!p->monitors.empty() || !p->links.empty()) return;
+  if (p->call_id != 0) dispatcher_->Cancel(p->call_id);
+  procs_.Remove(p->key);
+}
+
+void RpcServer::OnExitSignal(const ControlMessage& m, bool via_link) {
+  VirtualProcess* p = procs_.Find(m.to);
+  if (p == nullptr) return;
+  if (via_link) {
+    p->links.erase(std::remove(p->links.begin(), p->links.end(), m.from), p->links.end());
+  }
+  // Our processes do not trap exits: `normal` is ignored, `kill` kills with
+  // reason `killed`, anything else kills with that reason.
+  if (m.reason.is_atom("normal")) {
+    MaybeAbandon(p);
+    return;
+  }
+  Term reason = (!via_link && m.reason.is_atom("kill")) ? Atom("killed") : m.reason;
+  if (p->call_id != 0) dispatcher_->Cancel(p->call_id);
+  Terminate(p, reason);
+}
+
+void RpcServer::OnMonitor(const std::string& node, const ControlMessage& m) {
+  if (m.to.is_atom()) {
+    // Name monitors (gen_server:call({rex, Node}, ...) sets one up): the
+    // registered servers live as long as the node, so there is nothing to
+    // record; an unknown name is reported gone at once.
+    if (!m.to.is_atom("rex") && !m.to.is_atom("net_kernel")) {
+      Send(node, MakeMonitorPExit(m.to, m.from, m.ref, Atom("noproc")));
+    }
+    return;
+  }
+  VirtualProcess* p = procs_.Find(m.to);
+  if (p == nullptr) {
+    Send(node, MakeMonitorPExit(m.to, m.from, m.ref, Atom("noproc")));
+    return;
+  }
+  p->monitors.push_back({m.from, m.ref});
+}
+
+void RpcServer::OnDemonitor(const ControlMessage& m) {
+  if (m.to.is_atom("rex")) {
+    // gen:call gave up (timeout or caller died): its monitor ref is the
+    // reply tag's ref.
+    for (auto it = rex_calls_.begin(); it != rex_calls_.end(); ++it) {
+      if (it->second.tag_ref == m.ref) {
+        dispatcher_->Cancel(it->first);
+        rex_calls_.erase(it);
+        break;
+      }
+    }
+    return;
+  }
+  VirtualProcess* p = procs_.Find(m.to);
+  if (p == nullptr) return;
+  p->monitors.erase(std::remove_if(p->monitors.begin(), p->monitors.end(),
+                                   [&](const VirtualProcess::Monitor& mon) {
+                                     return mon.ref == m.ref && mon.watcher == m.from;
+                                   }),
+                    p->monitors.end());
+  MaybeAbandon(p);
+}
+
+void RpcServer::OnLink(const std::string& node, const ControlMessage& m) {
+  VirtualProcess* p = procs_.Find(m.to);
+  if (p == nullptr) {
+    Send(node, MakeExit(m.to, m.from, Atom("noproc")));
+    return;
+  }
+  if (std::find(p->links.begin(), p->links.end(), m.from) == p->links.end()) {
+    p->links.push_back(m.from);
+  }
+}
+
+void RpcServer::OnUnlink(const std::string& node, const ControlMessage& m) {
+  if (VirtualProcess* p = procs_.Find(m.to)) {
+    p->links.erase(std::remove(p->links.begin(), p->links.end(), m.from), p->links.end());
+    MaybeAbandon(p);
+  }
+  if (m.op == ControlOp::kUnlinkId) Send(node, MakeUnlinkIdAck(m.ref, m.to, m.from));
+}
+
+void RpcServer::OnRegSend(const std::string& node, const ControlMessage& m) {
+  const std::string& name = m.to.text();
+  const Term& msg = *m.message;
+  if (name == "net_kernel") {
+    // net_adm:ping/1: {'$gen_call', {Pid, Tag}, {is_auth, Node}} -> yes.
+    if (msg.is_tuple(3) && msg[0].is_atom("$gen_call") && msg[1].is_tuple(2) &&
+        msg[1][0].is_pid() && msg[2].is_tuple(2) && msg[2][0].is_atom("is_auth")) {
+      Reply(node, msg[1][0], msg[1][1], Atom("yes"));
+    }
+    return;
+  }
+  if (name == "rex") {
+    OnRex(node, m);
+    return;
+  }
+  if (unknown_names_logged_.size() < 1000 && unknown_names_logged_.insert(name).second) {
+    HB_LOG_INFO("message from '" + node + "' to unregistered name '" + name +
+                "' dropped (logged once per name)");
+  }
+}
+
+void RpcServer::OnRex(const std::string& node, const ControlMessage& m) {
+  const Term& msg = *m.message;
+  auto parse_mfa = [](const Term& req, CallRequest* out) {
+    // {call | block_call | cast, M, F, A, GroupLeader}
+    if (!req.is_tuple(5) || !req[1].is_atom() || !req[2].is_atom()) return false;
+    out->module = req[1].text();
+    out->function = req[2].text();
+    out->args = req[3];
+    return true;
+  };
+  if (msg.is_tuple(3) && msg[0].is_atom("$gen_call") && msg[1].is_tuple(2) &&
+      msg[1][0].is_pid()) {
+    const Term& req = msg[2];
+    CallRequest call;
+    call.caller_node = node;
+    if (!(req.is_tuple(5) && (req[0].is_atom("call") || req[0].is_atom("block_call"))) ||
+        !parse_mfa(req, &call)) {
+      return;  // rex ignores other calls; so do we (the caller times out)
+    }
+    Term to = msg[1][0];
+    Term tag = msg[1][1];
+    // The tag of gen:call on OTP 24+ is [alias | Ref]; older callers use Ref.
+    Term tag_ref = tag.is_ref() ? tag : (tag.is_list() && tag.tail() && tag.tail()->is_ref())
+                                            ? *tag.tail()
+                                            : Term();
+    if (!call.args.is_proper_list()) {
+      Reply(node, to, tag,
+            RpcReply(CallOutcome::ErrorAt("badarg", "erlang", "apply",
+                                          Term::List({req[1], req[2], req[3]}))));
+      return;
+    }
+    if (draining_) {
+      Reply(node, to, tag,
+            RpcReply(CallOutcome::Exit(Term::Tuple({Atom("hornbeamd"), Atom("draining")}))));
+      return;
+    }
+    // `state` tells whether done already ran inside Dispatch (inline
+    // routes), in which case there is nothing to track.
+    struct State {
+      uint64_t id = 0;
+      bool finished = false;
+    };
+    auto state = std::make_shared<State>();
+    uint64_t id = dispatcher_->Dispatch(std::move(call), [this, node, to, tag, state](
+                                                             const CallOutcome& o) {
+      state->finished = true;
+      rex_calls_.erase(state->id);
+      Reply(node, to, tag, RpcReply(o));
+    });
+    state->id = id;
+    if (!state->finished) rex_calls_[id] = RexCall{node, tag_ref};
+    return;
+  }
+  if (msg.is_tuple(2) && msg[0].is_atom("$gen_cast") && msg[1].is_tuple(5) &&
+      msg[1][0].is_atom("cast")) {
+    CallRequest call;
+    call.caller_node = node;
+    if (parse_mfa(msg[1], &call) && call.args.is_proper_list() && !draining_) {
+      dispatcher_->Dispatch(std::move(call), [](const CallOutcome&) {});
+    }
+    return;
+  }
+  // {From, {call, M, F, A, GL}}: the old rex protocol ei_rpc uses; the
+  // reply is {rex, Result}.
+  if (msg.is_tuple(2) && msg[0].is_pid() && msg[1].is_tuple(5) && msg[1][0].is_atom("call")) {
+    CallRequest call;
+    call.caller_node = node;
+    Term to = msg[0];
+    if (!parse_mfa(msg[1], &call) || !call.args.is_proper_list()) return;
+    dispatcher_->Dispatch(std::move(call), [this, node, to](const CallOutcome& o) {
+      Send(node, MakeSend(to, Term::Tuple({Atom("rex"), RpcReply(o)})));
+    });
+  }
+}
+
+void RpcServer::Reply(const std::string& node, const Term& to, const Term& tag, Term value) {
+  // gen:reply/2 sends {Tag, Reply} to the caller's pid; with an alias tag
+  // the caller receives it either way.
+  Send(node, MakeSend(to, Term::Tuple({tag, std::move(value)})));
+}
+
+}  // namespace hb

@@ -1,0 +1,78 @@
+// RpcServer: what an Erlang node sees when it talks to hornbeamd.
+//
+// It implements the ei_bridge DistHandler: spawn_request for erpc (and so
+// rpc:call/cast/multicall/async_call on OTP 23+), the legacy rex server
+// (gen_server call/cast to {rex, Node}), net_kernel's is_auth (net_adm:ping),
+// and the signal semantics of the virtual processes (links, monitors, exit
+// signals, unlink ids). Calls themselves go to the Dispatcher.
+//
+// Cancellation: a call whose last observer goes away -- the caller's node
+// sent DEMONITOR_P (erpc timeout, caller died), an exit signal killed the
+// process, or the caller's node disconnected -- is cancelled in the
+// Dispatcher, so its queued work never runs.
+//
+// Thread: the loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "daemon/dispatcher.h"
+#include "daemon/process_table.h"
+#include "ei_bridge/control.h"
+#include "ei_bridge/dist_node.h"
+
+namespace hb {
+
+class RpcServer : public DistHandler {
+ public:
+  using SendFn = std::function<bool(const std::string& node, const ControlMessage& m)>;
+
+  RpcServer(std::string node_name, uint32_t creation, Dispatcher* dispatcher, SendFn send);
+
+  void OnPeerUp(const PeerInfo& peer) override;
+  void OnPeerDown(const std::string& node) override;
+  void OnControl(const std::string& node, ControlMessage msg) override;
+
+  // While draining, new calls are refused with {error, {hornbeamd, draining}}
+  // style errors (see rpc_server.cc) and in-flight calls finish.
+  void set_draining(bool d) { draining_ = d; }
+  size_t processes() const { return procs_.size(); }
+
+ private:
+  void OnSpawnRequest(const std::string& node, const ControlMessage& m);
+  void OnRegSend(const std::string& node, const ControlMessage& m);
+  void OnRex(const std::string& node, const ControlMessage& m);
+  void OnExitSignal(const ControlMessage& m, bool via_link);
+  void OnMonitor(const std::string& node, const ControlMessage& m);
+  void OnDemonitor(const ControlMessage& m);
+  void OnLink(const std::string& node, const ControlMessage& m);
+  void OnUnlink(const std::string& node, const ControlMessage& m);
+
+  // Ends a process: every monitor gets MONITOR_P_EXIT, every link EXIT.
+  void Terminate(VirtualProcess* p, const Term& reason);
+  // Cancels the process's call if nobody can observe its result any more.
+  void MaybeAbandon(VirtualProcess* p);
+  void StartCall(VirtualProcess* p, CallRequest req);
+  void Reply(const std::string& node, const Term& to, const Term& tag, Term value);
+  void Send(const std::string& node, const ControlMessage& m);
+  static std::string NodeOf(const Term& pid);
+
+  std::string node_name_;
+  Dispatcher* dispatcher_;
+  SendFn send_;
+  ProcessTable procs_;
+  bool draining_ = false;
+
+  struct RexCall {
+    std::string node;
+    Term tag_ref;  // the monitor/alias ref of gen:call, for DEMONITOR_P
+  };
+  std::unordered_map<uint64_t, RexCall> rex_calls_;  // by Dispatcher call id
+  std::set<std::string> unknown_names_logged_;
+};
+
+}  // namespace hb

@@ -1,0 +1,40 @@
+// WorkerPool: a fixed set of threads running queued tasks in FIFO order.
+//
+// Submit() may be called from any thread. Tasks must not throw (house rule:
+// no exception crosses a worker); the pool catches anything that escapes and
+// logs it rather than terminate the daemon. Shutdown() drains nothing: it
+// discards queued tasks and joins the threads after their current task.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace hb {
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(size_t threads);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  void Submit(std::function<void()> task);
+  void Shutdown();
+  size_t queued() const;
+  size_t threads() const { return threads_.size(); }
+
+ private:
+  void Run();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace hb

@@ -1,0 +1,76 @@
+// Connection: one peer's TCP stream, from accept to close. Internal to
+// ei_bridge; DistNode owns every Connection.
+//
+// Life: accepted -> handshake (2-byte packets, HandshakeAcceptor, a deadline
+// timer) -> up (4-byte packets, ticks, control messages) -> closing (libuv's
+// two-step close of the socket and the timer) -> gone (DistNode deletes it).
+//
+// Thread: the loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ei_bridge/control.h"
+#include "ei_bridge/handshake.h"
+#include "ei_bridge/packet_reader.h"
+
+namespace hb {
+
+class DistNode;
+
+class Connection {
+ public:
+  Connection(DistNode* node, uv_loop_t* loop);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  // After uv_accept: records the remote address, starts reading and the
+  // handshake deadline.
+  void Begin();
+  bool SendControl(const ControlMessage& m);
+  // Starts closing; idempotent. `why` goes into the log line.
+  void Close(const std::string& why);
+
+  bool up() const { return up_; }
+  bool closing() const { return closing_; }
+  const std::string& peer() const { return peer_; }
+  uint64_t peer_flags() const { return peer_flags_; }
+  uint32_t peer_creation() const { return peer_creation_; }
+  const std::string& remote() const { return remote_; }
+
+ private:
+  void OnRead(ssize_t n, const uv_buf_t* buf);
+  void OnHandshakePacket(const std::string& packet);
+  void OnPacket(const std::string& packet);
+  void OnTimer();
+  void WritePacket(std::string_view body, size_t header_bytes);
+  void WriteRaw(std::string data);
+  void HandleClosed();
+  std::string Who() const;
+
+  DistNode* node_;
+  uv_loop_t* loop_;
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  int open_handles_ = 0;
+  std::unique_ptr<HandshakeAcceptor> handshake_;
+  PacketReader reader_;
+  bool up_ = false;
+  bool closing_ = false;
+  std::string peer_;
+  std::string remote_;
+  uint64_t peer_flags_ = 0;
+  uint32_t peer_creation_ = 0;
+  uint64_t last_read_ms_ = 0;
+  bool wrote_since_tick_ = false;
+  size_t queued_bytes_ = 0;
+  int pending_writes_ = 0;
+};
+
+}  // namespace hb

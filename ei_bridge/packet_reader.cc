@@ -1,0 +1,33 @@
+#include "ei_bridge/packet_reader.h"
+
+#include <cstdint>
+
+namespace hb {
+
+Result<bool> PacketReader::Next(std::string* packet) {
+  size_t avail = buf_.size() - start_;
+  if (avail < header_bytes_) return false;
+  size_t len = 0;
+  for (size_t i = 0; i < header_bytes_; ++i) {
+    len = (len << 8) | static_cast<uint8_t>(buf_[start_ + i]);
+  }
+  if (len > max_packet_) {
+    return OutOfRange("packet of " + std::to_string(len) + " bytes exceeds the limit of " +
+                      std::to_string(max_packet_));
+  }
+  if (avail - header_bytes_ < len) return false;
+  packet->assign(buf_, start_ + header_bytes_, len);
+  start_ += header_bytes_ + len;
+  // Compact once the consumed prefix dominates, so the buffer does not grow
+  // without bound on a long-lived connection and copies stay amortised O(1).
+  if (start_ == buf_.size()) {
+    buf_.clear();
+    start_ = 0;
+  } else if (start_ > 65536 && start_ * 2 > buf_.size()) {
+    buf_.erase(0, start_);
+    start_ = 0;
+  }
+  return true;
+}
+
+}  // namespace hb

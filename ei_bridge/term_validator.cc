@@ -1,0 +1,238 @@
+#include "ei_bridge/term_validator.h"
+
+#include <string>
+
+#include "ei_bridge/ext_tags.h"
+
+namespace hb {
+namespace {
+
+// A cursor that refuses to move past the end. Every read is checked, so the
+// walk below can never touch a byte outside `data`.
+class Walker {
+ public:
+  Walker(std::string_view data, size_t pos, const TermLimits& limits)
+      : data_(data), pos_(pos), limits_(limits) {}
+
+  Status Term(size_t depth);
+  size_t pos() const { return pos_; }
+
+ private:
+  size_t Remaining() const { return data_.size() - pos_; }
+  Status Need(size_t n, const char* what) {
+    if (n > Remaining()) return InvalidArgument(std::string("truncated term: ") + what);
+    return Status::Ok();
+  }
+  Status Skip(size_t n, const char* what) {
+    HB_RETURN_IF_ERROR(Need(n, what));
+    pos_ += n;
+    return Status::Ok();
+  }
+  Status U8(uint32_t* v, const char* what) {
+    HB_RETURN_IF_ERROR(Need(1, what));
+    *v = static_cast<uint8_t>(data_[pos_++]);
+    return Status::Ok();
+  }
+  Status U16(uint32_t* v, const char* what) {
+    HB_RETURN_IF_ERROR(Need(2, what));
+    *v = (static_cast<uint8_t>(data_[pos_]) << 8) | static_cast<uint8_t>(data_[pos_ + 1]);
+    pos_ += 2;
+    return Status::Ok();
+  }
+  Status U32(uint32_t* v, const char* what) {
+    HB_RETURN_IF_ERROR(Need(4, what));
+    *v = 0;
+    for (int i = 0; i < 4; ++i) *v = (*v << 8) | static_cast<uint8_t>(data_[pos_ + i]);
+    pos_ += 4;
+    return Status::Ok();
+  }
+  Status Count(size_t n) {
+    elements_ += n;
+    if (elements_ > limits_.max_elements) return OutOfRange("term has too many elements");
+    return Status::Ok();
+  }
+  // A container of `n` children needs at least n bytes; refusing early keeps
+  // a 4-byte arity from making us loop four billion times.
+  Status Arity(size_t n, size_t min_bytes_each, const char* what) {
+    if (n > Remaining() / min_bytes_each) return InvalidArgument(std::string("truncated term: ") + what);
+    return Count(n);
+  }
+  Status Atom();
+  Status AtomBody(uint32_t tag);
+  Status Children(size_t n, size_t depth) {
+    for (size_t i = 0; i < n; ++i) HB_RETURN_IF_ERROR(Term(depth + 1));
+    return Status::Ok();
+  }
+
+  std::string_view data_;
+  size_t pos_;
+  const TermLimits& limits_;
+  size_t elements_ = 0;
+};
+
+Status Walker::AtomBody(uint32_t tag) {
+  uint32_t len = 0;
+  switch (tag) {
+    case kAtomExt:
+    case kAtomUtf8Ext:
+      HB_RETURN_IF_ERROR(U16(&len, "atom length"));
+      break;
+    case kSmallAtomExt:
+    case kSmallAtomUtf8Ext:
+      HB_RETURN_IF_ERROR(U8(&len, "atom length"));
+      break;
+    default:
+      return InvalidArgument("expected an atom");
+  }
+  // ei copies atoms into MAXATOMLEN_UTF8 (1021) byte buffers; Erlang itself
+  // allows 255 characters, at most 4 bytes each.
+  if (len > 255 * 4) return OutOfRange("atom too long");
+  if ((tag == kAtomExt || tag == kSmallAtomExt) && len > 255) return OutOfRange("atom too long");
+  return Skip(len, "atom text");
+}
+
+Status Walker::Atom() {
+  uint32_t tag = 0;
+  HB_RETURN_IF_ERROR(U8(&tag, "atom tag"));
+  if (tag == kAtomCacheRef) return InvalidArgument("atom cache reference without atom cache");
+  HB_RETURN_IF_ERROR(Count(1));
+  return AtomBody(tag);
+}
+
+Status Walker::Term(size_t depth) {
+  if (depth > limits_.max_depth) return OutOfRange("term nested too deeply");
+  uint32_t tag = 0;
+  uint32_t n = 0;
+  uint32_t skip = 0;
+  HB_RETURN_IF_ERROR(U8(&tag, "tag"));
+  HB_RETURN_IF_ERROR(Count(1));
+  switch (tag) {
+    case kSmallIntegerExt:
+      return Skip(1, "small integer");
+    case kIntegerExt:
+      return Skip(4, "integer");
+    case kFloatExt:
+      return Skip(31, "float");
+    case kNewFloatExt:
+      return Skip(8, "float");
+    case kAtomExt:
+    case kSmallAtomExt:
+    case kAtomUtf8Ext:
+    case kSmallAtomUtf8Ext:
+      return AtomBody(tag);
+    case kReferenceExt:
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip(5, "reference");
+    case kNewReferenceExt:
+    case kNewerReferenceExt:
+      HB_RETURN_IF_ERROR(U16(&n, "reference length"));
+      // erlang_ref holds at most 5 id words.
+      if (n == 0 || n > 5) return InvalidArgument("reference with bad id count");
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip((tag == kNewReferenceExt ? 1 : 4) + 4 * n, "reference");
+    case kPortExt:
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip(5, "port");
+    case kNewPortExt:
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip(8, "port");
+    case kV4PortExt:
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip(12, "port");
+    case kPidExt:
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip(9, "pid");
+    case kNewPidExt:
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip(12, "pid");
+    case kSmallTupleExt:
+      HB_RETURN_IF_ERROR(U8(&n, "tuple arity"));
+      HB_RETURN_IF_ERROR(Arity(n, 1, "tuple"));
+      return Children(n, depth);
+    case kLargeTupleExt:
+      HB_RETURN_IF_ERROR(U32(&n, "tuple arity"));
+      HB_RETURN_IF_ERROR(Arity(n, 1, "tuple"));
+      return Children(n, depth);
+    case kMapExt:
+      HB_RETURN_IF_ERROR(U32(&n, "map arity"));
+      HB_RETURN_IF_ERROR(Arity(n, 2, "map"));
+      return Children(2 * static_cast<size_t>(n), depth);
+    case kNilExt:
+      return Status::Ok();
+    case kStringExt:
+      HB_RETURN_IF_ERROR(U16(&n, "string length"));
+      return Skip(n, "string");
+    case kListExt:
+      HB_RETURN_IF_ERROR(U32(&n, "list length"));
+      HB_RETURN_IF_ERROR(Arity(n, 1, "list"));
+      HB_RETURN_IF_ERROR(Children(n, depth));
+      return Term(depth + 1);  // tail
+    case kBinaryExt:
+      HB_RETURN_IF_ERROR(U32(&n, "binary length"));
+      return Skip(n, "binary");
+    case kBitBinaryExt:
+      HB_RETURN_IF_ERROR(U32(&n, "bitstring length"));
+      HB_RETURN_IF_ERROR(U8(&skip, "bitstring bits"));
+      if (skip < 1 || skip > 8 || n == 0) return InvalidArgument("bitstring with bad tail bits");
+      return Skip(n, "bitstring");
+    case kSmallBigExt:
+      HB_RETURN_IF_ERROR(U8(&n, "bignum length"));
+      if (n > limits_.max_bignum_bytes) return OutOfRange("integer too large");
+      return Skip(1 + static_cast<size_t>(n), "bignum");
+    case kLargeBigExt:
+      HB_RETURN_IF_ERROR(U32(&n, "bignum length"));
+      if (n > limits_.max_bignum_bytes) return OutOfRange("integer too large");
+      return Skip(1 + static_cast<size_t>(n), "bignum");
+    case kExportExt:
+      HB_RETURN_IF_ERROR(Atom());
+      HB_RETURN_IF_ERROR(Atom());
+      HB_RETURN_IF_ERROR(U8(&n, "export arity tag"));
+      if (n != kSmallIntegerExt) return InvalidArgument("export arity is not a small integer");
+      return Skip(1, "export arity");
+    case kNewFunExt: {
+      size_t start = pos_ - 1;
+      uint32_t size = 0;
+      uint32_t num_free = 0;
+      HB_RETURN_IF_ERROR(U32(&size, "fun size"));
+      // size counts from the tag byte to the end of the fun.
+      if (size < 1 + 4 + 1 + 16 + 4 + 4 || size - 1 > Remaining() + 4) {
+        return InvalidArgument("fun with bad size");
+      }
+      HB_RETURN_IF_ERROR(Skip(1 + 16 + 4, "fun header"));
+      HB_RETURN_IF_ERROR(U32(&num_free, "fun free count"));
+      HB_RETURN_IF_ERROR(Arity(num_free, 1, "fun free variables"));
+      HB_RETURN_IF_ERROR(Atom());               // module
+      HB_RETURN_IF_ERROR(Term(depth + 1));      // old index
+      HB_RETURN_IF_ERROR(Term(depth + 1));      // old uniq
+      HB_RETURN_IF_ERROR(Term(depth + 1));      // pid
+      HB_RETURN_IF_ERROR(Children(num_free, depth));
+      if (pos_ - start != size) return InvalidArgument("fun size does not match its contents");
+      return Status::Ok();
+    }
+    case kAtomCacheRef:
+      return InvalidArgument("atom cache reference without atom cache");
+    default:
+      return InvalidArgument("unknown or unsupported term tag " + std::to_string(tag));
+  }
+}
+
+}  // namespace
+
+Result<size_t> ValidateTerm(std::string_view data, size_t offset, const TermLimits& limits) {
+  if (offset > data.size()) return InvalidArgument("offset past end of data");
+  Walker w(data, offset, limits);
+  Status s = w.Term(0);
+  if (!s.ok()) return s;
+  return w.pos();
+}
+
+Result<size_t> ValidateVersionedTerm(std::string_view data, size_t offset,
+                                     const TermLimits& limits) {
+  if (offset >= data.size()) return InvalidArgument("truncated term: version byte");
+  if (static_cast<uint8_t>(data[offset]) != kVersionMagic) {
+    return InvalidArgument("term does not start with version byte 131");
+  }
+  return ValidateTerm(data, offset + 1, limits);
+}
+
+}  // namespace hb

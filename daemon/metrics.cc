@@ -1,6 +1,7 @@
 #include "daemon/metrics.h"
 
 #include <bit>
+#include <cmath>
 
 namespace hb {
 
@@ -28,7 +29,9 @@ void LatencyHistogram::Record(uint64_t us) {
 
 uint64_t LatencyHistogram::Quantile(double q) const {
   if (count_ == 0) return 0;
-  uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(count_ - 1)) + 1;
+  // Nearest rank: the smallest value with at least q of the samples at or below it.
+  uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
+  if (rank == 0) rank = 1;
   uint64_t seen = 0;
   for (int b = 0; b < kBuckets; ++b) {
     seen += counts_[b];

@@ -12,8 +12,10 @@ Term HealthMap(const NodeStatus& s) {
   peer_terms.reserve(peers.size());
   for (const std::string& p : peers) peer_terms.push_back(Term::Atom(p));
   bool draining = s.draining && s.draining();
+  bool degraded = s.degraded && s.degraded();
   return Term::Map({
-      {Term::Atom("status"), Term::Atom(draining ? "draining" : "ok")},
+      {Term::Atom("status"), Term::Atom(draining ? "draining" : degraded ? "degraded" : "ok")},
+      {Term::Atom("models"), s.models_health ? s.models_health() : Term::Nil()},
       {Term::Atom("node"), Term::Binary(s.node)},
       {Term::Atom("version"), Term::Binary(s.version)},
       {Term::Atom("uptime_s"), Term::Int(static_cast<int64_t>((s.now_ms() - s.started_ms) / 1000))},
@@ -56,7 +58,12 @@ void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* me
   Route get_all;
   get_all.execution = Route::Execution::kInline;
   get_all.run = [status, metrics](const CallRequest&) {
-    return CallOutcome::Return(metrics->ToTerm(status->inflight()));
+    Term t = metrics->ToTerm(status->inflight());
+    if (!status->models_metrics) return CallOutcome::Return(t);
+    std::vector<std::pair<Term, Term>> pairs;
+    for (size_t i = 0; i + 1 < t.size(); i += 2) pairs.emplace_back(t[i], t[i + 1]);
+    pairs.emplace_back(Term::Atom("models"), status->models_metrics());
+    return CallOutcome::Return(Term::Map(std::move(pairs)));
   };
   router->Add("metrics", "get_all", 0, get_all);
 }

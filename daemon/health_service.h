@@ -27,6 +27,9 @@ struct NodeStatus {
   std::function<std::vector<std::string>()> peers;       // connected nodes
   std::function<uint64_t()> inflight;                    // calls in flight
   std::function<bool()> draining;
+  std::function<bool()> degraded;        // a model failed or hangs
+  std::function<Term()> models_health;   // list of per-model maps
+  std::function<Term()> models_metrics;  // map model -> stats
 };
 
 void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics);

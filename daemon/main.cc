@@ -15,6 +15,7 @@
 #include "daemon/dispatcher.h"
 #include "daemon/health_service.h"
 #include "daemon/metrics.h"
+#include "daemon/model_registry.h"
 #include "daemon/options.h"
 #include "daemon/router.h"
 #include "daemon/rpc_server.h"
@@ -52,10 +53,31 @@ struct Daemon {
   Forwarder forwarder;
   std::unique_ptr<DistNode> node;
   std::unique_ptr<RpcServer> server;
+  std::unique_ptr<ModelRegistry> models;
   NodeStatus status;
   uv_signal_t sigterm, sigint, sighup;
   int exit_code = 0;
   bool stopping = false;
+
+  // Re-reads the configuration file (if any) and reloads what changed.
+  void Reload() {
+    Options fresh = options;
+    if (!options.config_path.empty()) {
+      std::vector<char*> argv = {const_cast<char*>("hornbeamd"), const_cast<char*>("--config"),
+                                 const_cast<char*>(options.config_path.c_str())};
+      Result<Options> parsed = ParseOptions(static_cast<int>(argv.size()), argv.data());
+      if (!parsed.ok()) {
+        HB_LOG_ERROR("reload refused, configuration unchanged: " + parsed.status().message());
+        return;
+      }
+      fresh.models = parsed->models;
+      fresh.routes = parsed->routes;
+      ApplyDefaultModels(&fresh);
+    }
+    models->Reload(fresh.models, fresh.routes);
+    options.models = fresh.models;
+    options.routes = fresh.routes;
+  }
 
   void Shutdown(int code) {
     if (stopping) return;
@@ -65,12 +87,12 @@ struct Daemon {
     uv_signal_stop(&sigint);
     uv_signal_stop(&sighup);
     node->Stop([this] {
-      dispatcher->Close([this] {
+      models->Close([this] { dispatcher->Close([this] {
         pool->Shutdown();
         uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
-      });
+      }); });
     });
   }
 };
@@ -133,6 +155,19 @@ int Run(int argc, char** argv) {
   d.status.draining = [&d] { return d.stopping; };
   AddHealthRoutes(&d.router, &d.status, &d.metrics);
 
+  ApplyDefaultModels(&d.options);
+  std::string plugin_dir = d.options.plugin_dir.empty() ? DefaultPluginDir() : d.options.plugin_dir;
+  d.models = std::make_unique<ModelRegistry>(&d.loop, &d.router, plugin_dir);
+  HB_LOG_INFO("loading " + std::to_string(d.options.models.size()) + " model(s) from " + plugin_dir);
+  size_t failed = d.models->Load(d.options.models, d.options.routes);
+  if (failed > 0) {
+    HB_LOG_WARN(std::to_string(failed) + " model(s) failed to load; serving the rest (health: degraded)");
+  }
+  d.models->WatchDirectory();
+  d.status.degraded = [&d] { return d.models->degraded(); };
+  d.status.models_health = [&d] { return d.models->HealthTerm(); };
+  d.status.models_metrics = [&d] { return d.models->MetricsTerm(); };
+
   uv_signal_init(&d.loop, &d.sigterm);
   uv_signal_init(&d.loop, &d.sigint);
   uv_signal_init(&d.loop, &d.sighup);
@@ -145,8 +180,10 @@ int Run(int argc, char** argv) {
     HB_LOG_INFO("SIGINT: shutting down");
     static_cast<Daemon*>(s->data)->Shutdown(0);
   }, SIGINT);
-  uv_signal_start(&d.sighup, [](uv_signal_t*, int) {
-    HB_LOG_INFO("SIGHUP: nothing to reload in this build");
+  uv_signal_start(&d.sighup, [](uv_signal_t* s, int) {
+    auto* self = static_cast<Daemon*>(s->data);
+    HB_LOG_INFO("SIGHUP: reloading models and plugins");
+    self->Reload();
   }, SIGHUP);
 
   d.node->Start([&d](Status s) {

@@ -15,7 +15,7 @@ namespace hb {
 const char* UsageText() {
   return "usage: hornbeamd [--sname NAME | --name NAME@HOST] [--cookie COOKIE | --cookie-file PATH]\n"
          "                 [--port N] [--config PATH] [--log-level debug|info|warning|error]\n"
-         "                 [--help] [--version]\n"
+         "                 [--plugin-dir DIR] [--help] [--version]\n"
          "\n"
          "Joins an Erlang cluster as the hidden node NAME@HOST (default gpu@<short hostname>)\n"
          "and serves rpc:call/erpc:call to its routed modules (health, metrics, models).\n"
@@ -45,7 +45,73 @@ Status Get(const nlohmann::json& j, const char* key, T* out) {
   return Status::Ok();
 }
 
+Status ParseModel(const std::string& name, const nlohmann::json& v, ModelConfig* m) {
+  const std::string where = "config key 'models." + name;
+  if (!v.is_object()) return InvalidArgument(where + "': expected an object");
+  m->name = name;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& k = it.key();
+    const nlohmann::json& x = it.value();
+    const std::string key = where + "." + k + "'";
+    auto uint = [&](uint64_t lo, uint64_t hi, uint64_t* out) -> Status {
+      if (!x.is_number_unsigned() || x.get<uint64_t>() < lo || x.get<uint64_t>() > hi) {
+        return InvalidArgument(key + ": expected an integer in " + std::to_string(lo) + ".." +
+                               std::to_string(hi));
+      }
+      *out = x.get<uint64_t>();
+      return Status::Ok();
+    };
+    uint64_t n = 0;
+    if (k == "plugin") {
+      if (!x.is_string() || x.get<std::string>().empty()) return InvalidArgument(key + ": expected a plugin name");
+      m->plugin = x.get<std::string>();
+    } else if (k == "options") {
+      if (!x.is_object()) return InvalidArgument(key + ": expected an object");
+      m->options_json = x.dump();
+    } else if (k == "instances") {
+      HB_RETURN_IF_ERROR(uint(1, 64, &n));
+      m->instances = static_cast<uint32_t>(n);
+    } else if (k == "devices") {
+      if (!x.is_array() || x.empty()) return InvalidArgument(key + ": expected a non-empty array");
+      m->devices.clear();
+      for (const auto& d : x) {
+        if (!d.is_number_integer() || d.get<int64_t>() < -1 || d.get<int64_t>() > 255) {
+          return InvalidArgument(key + ": devices are -1 (CPU) or a GPU ordinal");
+        }
+        m->devices.push_back(static_cast<int>(d.get<int64_t>()));
+      }
+    } else if (k == "max_batch_size") {
+      HB_RETURN_IF_ERROR(uint(1, 65536, &n));
+      m->max_batch_size = static_cast<uint32_t>(n);
+    } else if (k == "max_queue_delay_us") {
+      HB_RETURN_IF_ERROR(uint(0, 10000000, &n));
+      m->max_queue_delay_us = n;
+    } else if (k == "max_queue") {
+      HB_RETURN_IF_ERROR(uint(1, 10000000, &n));
+      m->max_queue = n;
+    } else {
+      return InvalidArgument(key + ": unknown key");
+    }
+  }
+  if (m->plugin.empty()) return InvalidArgument(where + ".plugin': missing");
+  return Status::Ok();
+}
+
 }  // namespace
+
+void ApplyDefaultModels(Options* o) {
+  if (!o->models.empty()) return;
+  ModelConfig m;
+  m.name = "default";
+  m.plugin = "hashembed";
+  m.max_batch_size = 256;
+  m.max_queue_delay_us = 1000;
+  o->models.push_back(m);
+  if (o->routes.empty()) {
+    o->routes["ml"] = "default";
+    o->routes["embedding_service"] = "default";
+  }
+}
 
 Status ApplyConfigJson(const std::string& text, Options* o) {
   nlohmann::json doc;
@@ -69,6 +135,25 @@ Status ApplyConfigJson(const std::string& text, Options* o) {
       HB_RETURN_IF_ERROR(Get(v, "cookie_file", &o->cookie_file));
     } else if (k == "bind_address") {
       HB_RETURN_IF_ERROR(Get(v, "bind_address", &o->bind_address));
+    } else if (k == "plugin_dir") {
+      HB_RETURN_IF_ERROR(Get(v, "plugin_dir", &o->plugin_dir));
+    } else if (k == "models") {
+      if (!v.is_object()) return InvalidArgument("config key 'models': expected an object");
+      o->models.clear();
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        ModelConfig mc;
+        HB_RETURN_IF_ERROR(ParseModel(m.key(), m.value(), &mc));
+        o->models.push_back(std::move(mc));
+      }
+    } else if (k == "routes") {
+      if (!v.is_object()) return InvalidArgument("config key 'routes': expected an object");
+      o->routes.clear();
+      for (auto r = v.begin(); r != v.end(); ++r) {
+        if (!r.value().is_string()) {
+          return InvalidArgument("config key 'routes." + r.key() + "': expected a model name");
+        }
+        o->routes[r.key()] = r.value().get<std::string>();
+      }
     } else if (k == "log_level") {
       HB_RETURN_IF_ERROR(Get(v, "log_level", &o->log_level));
     } else if (k == "port" || k == "net_ticktime_s" || k == "handshake_timeout_ms" ||
@@ -116,7 +201,8 @@ Result<Options> ParseOptions(int argc, char** argv) {
   std::map<std::string_view, std::string*> strings = {
       {"--sname", &o.sname},           {"--name", &o.name},
       {"--cookie", &o.cookie},         {"--cookie-file", &o.cookie_file},
-      {"--config", &o.config_path},    {"--log-level", &o.log_level}};
+      {"--config", &o.config_path},    {"--log-level", &o.log_level},
+      {"--plugin-dir", &o.plugin_dir}};
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -140,6 +226,13 @@ Result<Options> ParseOptions(int argc, char** argv) {
   if (!o.cookie.empty() && !o.cookie_file.empty() && o.cookie.size() > 0) {
     // --cookie wins, as erl's -setcookie wins over the file.
     o.cookie_file.clear();
+  }
+  for (const auto& [module, model] : o.routes) {
+    bool found = false;
+    for (const ModelConfig& m : o.models) found = found || m.name == model;
+    if (!found && !o.models.empty()) {
+      return InvalidArgument("config key 'routes." + module + "': no model named '" + model + "'");
+    }
   }
   return o;
 }

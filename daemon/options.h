@@ -5,12 +5,26 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include "ei_bridge/status.h"
 
 namespace hb {
+
+// One model as configured: which plugin serves it and how it is batched.
+struct ModelConfig {
+  std::string name;
+  std::string plugin;        // file stem in the plugin directory ("hashembed")
+  std::string options_json = "{}";  // handed to the plugin's model_load
+  uint32_t instances = 1;
+  std::vector<int> devices = {-1};  // -1 = CPU; instances are spread over these
+  uint32_t max_batch_size = 64;
+  uint64_t max_queue_delay_us = 2000;
+  size_t max_queue = 4096;
+};
 
 struct Options {
   std::string sname = "gpu";        // --sname: NAME@short-host
@@ -24,6 +38,9 @@ struct Options {
   uint32_t net_ticktime_s = 60;
   uint32_t handshake_timeout_ms = 10000;
   uint32_t workers = 0;             // 0: number of CPUs
+  std::string plugin_dir;           // empty: next to the binary, else installed path
+  std::vector<ModelConfig> models;  // empty: the built-in default (hashembed)
+  std::map<std::string, std::string> routes;  // Erlang module -> model
   bool help = false;
   bool version = false;
 };
@@ -35,6 +52,10 @@ Result<Options> ParseOptions(int argc, char** argv);
 
 // Applies a JSON configuration document to `o`; errors name the key.
 Status ApplyConfigJson(const std::string& text, Options* o);
+
+// The built-in model set: `default` served by hashembed, routed from `ml`
+// and `embedding_service`. Applied when the configuration names no models.
+void ApplyDefaultModels(Options* o);
 
 // "gpu@myhost": resolves the host part for --sname/--name.
 Result<std::string> ResolveNodeName(const Options& o, std::string* alive, std::string* host);

@@ -413,6 +413,24 @@ std::string Term::Describe(size_t max_chars) const {
   return out;
 }
 
+std::string EncodeFloatList(const float* values, size_t n) {
+  if (n == 0) return std::string(1, static_cast<char>(kNilExt));
+  std::string out;
+  out.resize(5 + 9 * n + 1);
+  char* p = out.data();
+  *p++ = static_cast<char>(kListExt);
+  for (int i = 3; i >= 0; --i) *p++ = static_cast<char>((n >> (8 * i)) & 0xff);
+  for (size_t k = 0; k < n; ++k) {
+    double d = values[k];
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof(bits));
+    *p++ = static_cast<char>(kNewFloatExt);
+    for (int i = 7; i >= 0; --i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xff);
+  }
+  *p++ = static_cast<char>(kNilExt);
+  return out;
+}
+
 Status EncodeTerm(const Term& t, std::string* out) {
   EiBuffer x;
   HB_RETURN_IF_ERROR(EncodeInto(t, x.get()));

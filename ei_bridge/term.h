@@ -125,6 +125,11 @@ Status EncodeTerm(const Term& t, std::string* out);
 // Version byte (131) followed by the term.
 Result<std::string> EncodeWithVersion(const Term& t);
 
+// A list of floats in external format (no version byte), for Term::Opaque:
+// embeddings are the bulk of what hornbeamd sends, and encoding them
+// directly avoids one Term per float.
+std::string EncodeFloatList(const float* values, size_t n);
+
 // Decodes one term at `data[*offset]` (no version byte) that has already
 // been validated; advances *offset. `data` must outlive nothing: the Term owns
 // copies of everything.

@@ -1,0 +1,412 @@
+#include "daemon/model_registry.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include "daemon/ml_service.h"
+#include "ei_bridge/log.h"
+
+namespace hb {
+namespace {
+
+bool SameConfig(const ModelConfig& a, const ModelConfig& b) {
+  return a.name == b.name && a.plugin == b.plugin && a.options_json == b.options_json &&
+         a.instances == b.instances && a.devices == b.devices &&
+         a.max_batch_size == b.max_batch_size && a.max_queue_delay_us == b.max_queue_delay_us &&
+         a.max_queue == b.max_queue;
+}
+
+std::string Join(const std::vector<int>& v) {
+  std::string s;
+  for (int d : v) s += (s.empty() ? "" : ",") + (d < 0 ? std::string("cpu") : "gpu" + std::to_string(d));
+  return s;
+}
+
+Term Int(uint64_t v) { return Term::Int(static_cast<int64_t>(v)); }
+
+}  // namespace
+
+std::string DefaultPluginDir() {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    std::string dir(exe);
+    dir = dir.substr(0, dir.rfind('/'));
+    std::string beside = dir + "/plugins";
+    struct stat st;
+    // A build tree: the daemon and its plugins/ sit side by side.
+    if (stat((dir + "/CMakeCache.txt").c_str(), &st) == 0 && stat(beside.c_str(), &st) == 0) {
+      return beside;
+    }
+    // Installed under a prefix: PREFIX/sbin/hornbeamd, PREFIX/lib/hornbeamd/plugins.
+    std::string prefix = dir.substr(0, dir.rfind('/'));
+    std::string installed = prefix + "/lib/hornbeamd/plugins";
+    if (stat(installed.c_str(), &st) == 0) return installed;
+  }
+  return "/usr/lib/hornbeamd/plugins";
+}
+
+ModelRegistry::ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin_dir)
+    : loop_(loop), router_(router), plugin_dir_(std::move(plugin_dir)) {
+  uv_async_init(loop_, &reload_async_,
+                [](uv_async_t* a) { static_cast<ModelRegistry*>(a->data)->OnReloadBuilt(); });
+  reload_async_.data = this;
+  uv_timer_init(loop_, &debounce_);
+  debounce_.data = this;
+  open_handles_ = 2;
+}
+
+ModelRegistry::~ModelRegistry() {
+  for (std::thread& t : retiring_) {
+    if (t.joinable()) t.join();
+  }
+  if (reload_thread_.joinable()) reload_thread_.join();
+}
+
+std::map<std::string, ModelRegistry::PluginFile> ModelRegistry::ScanDirectory() const {
+  std::map<std::string, PluginFile> files;
+  DIR* d = opendir(plugin_dir_.c_str());
+  if (d == nullptr) return files;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() <= 3 || name.compare(name.size() - 3, 3, ".so") != 0) continue;
+    PluginFile f;
+    f.path = plugin_dir_ + "/" + name;
+    struct stat st;
+    if (stat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    f.inode = st.st_ino;
+    f.size = static_cast<uint64_t>(st.st_size);
+    f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    files[name.substr(0, name.size() - 3)] = f;
+  }
+  closedir(d);
+  return files;
+}
+
+std::vector<ModelRegistry::Built> ModelRegistry::Build(const std::string& dir,
+                                                       const std::vector<ModelConfig>& models,
+                                                       const std::map<std::string, PluginFile>& files) {
+  std::map<std::string, std::shared_ptr<Plugin>> loaded;
+  std::map<std::string, Status> failed;
+  std::vector<Built> out;
+  for (const ModelConfig& mc : models) {
+    Built b;
+    b.config = mc;
+    auto f = files.find(mc.plugin);
+    if (f == files.end()) {
+      b.status = NotFound("model '" + mc.name + "': no plugin '" + mc.plugin + ".so' in " + dir);
+      out.push_back(std::move(b));
+      continue;
+    }
+    b.file = f->second;
+    std::shared_ptr<Plugin> plugin;
+    if (auto it = loaded.find(mc.plugin); it != loaded.end()) {
+      plugin = it->second;
+    } else if (auto e = failed.find(mc.plugin); e != failed.end()) {
+      b.status = e->second;
+      out.push_back(std::move(b));
+      continue;
+    } else {
+      Result<std::shared_ptr<Plugin>> p = Plugin::Load(f->second.path);
+      if (!p.ok()) {
+        failed[mc.plugin] = p.status();
+        b.status = p.status();
+        out.push_back(std::move(b));
+        continue;
+      }
+      plugin = loaded[mc.plugin] = *p;
+    }
+    b.plugin_name = plugin->name();
+    b.plugin_version = plugin->version();
+    Result<std::shared_ptr<ModelHandle>> model = ModelHandle::Load(plugin, mc.name, mc.options_json);
+    if (!model.ok()) {
+      b.status = model.status();
+      out.push_back(std::move(b));
+      continue;
+    }
+    b.caps = (*model)->caps();
+    std::vector<std::unique_ptr<InstanceHandle>> instances;
+    for (uint32_t i = 0; i < mc.instances && b.status.ok(); ++i) {
+      int device = mc.devices[i % mc.devices.size()];
+      if (b.caps.needs_gpu && device < 0) {
+        b.status = InvalidArgument("model '" + mc.name + "' needs a GPU; configure devices [0, ...]");
+        break;
+      }
+      Result<std::unique_ptr<InstanceHandle>> inst = InstanceHandle::Create(*model, device);
+      if (!inst.ok()) {
+        b.status = Unavailable("model '" + mc.name + "': " + inst.status().message());
+        break;
+      }
+      instances.push_back(std::move(inst).value());
+    }
+    if (b.status.ok()) {
+      BatcherOptions bo;
+      bo.max_batch_size = mc.max_batch_size;
+      bo.max_queue_delay_us = mc.max_queue_delay_us;
+      bo.max_queue = mc.max_queue;
+      b.batcher = std::make_shared<Batcher>(mc.name, bo, std::move(instances));
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+size_t ModelRegistry::Load(const std::vector<ModelConfig>& models,
+                           const std::map<std::string, std::string>& routes) {
+  // Every .so in the directory is checked at startup, used or not, so a
+  // broken plugin is reported when it is installed rather than when a
+  // configuration first names it.
+  std::map<std::string, PluginFile> files = ScanDirectory();
+  std::set<std::string> used;
+  for (const ModelConfig& m : models) used.insert(m.plugin);
+  for (const auto& [stem, f] : files) {
+    if (used.count(stem)) continue;
+    Result<std::shared_ptr<Plugin>> p = Plugin::Load(f.path);
+    if (!p.ok()) {
+      HB_LOG_WARN("skipping plugin: " + p.status().message());
+    } else {
+      HB_LOG_INFO("plugin " + f.path + " (" + (*p)->name() + " " + (*p)->version() +
+                  ") available, not used by any model");
+    }
+  }
+  models_ = models;
+  routes_ = routes;
+  std::vector<Built> built = Build(plugin_dir_, models, files);
+  size_t failures = 0;
+  for (const Built& b : built) failures += b.status.ok() ? 0 : 1;
+  Install(std::move(built), routes);
+  return failures;
+}
+
+void ModelRegistry::Install(std::vector<Built> built,
+                            const std::map<std::string, std::string>& routes) {
+  for (Built& b : built) {
+    std::shared_ptr<Slot>& slot = slots_[b.config.name];
+    if (!slot) slot = std::make_shared<Slot>();
+    std::shared_ptr<Batcher> old = slot->batcher;
+    slot->config = b.config;
+    slot->file = b.file;
+    if (b.status.ok()) {
+      slot->batcher = b.batcher;
+      slot->status = "ok";
+      slot->error.clear();
+      slot->caps = b.caps;
+      slot->plugin_name = b.plugin_name;
+      slot->plugin_version = b.plugin_version;
+      HB_LOG_INFO("model '" + b.config.name + "' ready: plugin " + b.plugin_name + " " +
+                  b.plugin_version + ", " + std::to_string(b.config.instances) + " instance(s) on " +
+                  Join(b.config.devices) + ", dim " + std::to_string(b.caps.output_dim) +
+                  ", max batch " + std::to_string(b.batcher->options().max_batch_size));
+      if (old && old != b.batcher) Retire(old);
+    } else {
+      // A model that worked keeps serving its old version when the new one
+      // fails to load.
+      HB_LOG_ERROR(b.status.message() + (old ? " (keeping the running version)" : ""));
+      if (!old) {
+        slot->status = "failed";
+        slot->error = b.status.message();
+      }
+    }
+  }
+  // Models no longer configured: unroute, then drain.
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    bool configured = false;
+    for (const ModelConfig& m : models_) configured = configured || m.name == it->first;
+    if (!configured) {
+      if (it->second->batcher) Retire(it->second->batcher);
+      it = slots_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  InstallRoutes(routes);
+}
+
+void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& routes) {
+  for (const std::string& m : routed_modules_) router_->RemoveModule(m);
+  routed_modules_.clear();
+  for (const auto& [module, model] : routes) {
+    auto it = slots_.find(model);
+    if (it == slots_.end() || it->second->status != "ok") continue;
+    std::weak_ptr<Slot> weak = it->second;
+    // The route asks for the slot's batcher at call time, so a swap is seen
+    // by the very next call.
+    AddModelRoutes(router_, module, model, it->second->caps, [weak]() -> std::shared_ptr<Batcher> {
+      auto slot = weak.lock();
+      return slot ? slot->batcher : nullptr;
+    });
+    routed_modules_.push_back(module);
+  }
+}
+
+void ModelRegistry::Retire(std::shared_ptr<Batcher> b) {
+  // Drain off the loop: queued calls finish on the old instances, then the
+  // last reference unloads model and plugin.
+  retiring_.emplace_back([b = std::move(b)]() mutable {
+    b->Drain();
+    b.reset();
+  });
+}
+
+void ModelRegistry::Reload(std::vector<ModelConfig> models,
+                           std::map<std::string, std::string> routes,
+                           std::function<void()> done) {
+  queued_reloads_.push_back({std::move(models), std::move(routes), std::move(done)});
+  if (!reload_running_) StartNextReload();
+}
+
+void ModelRegistry::StartNextReload() {
+  if (queued_reloads_.empty() || closed_) return;
+  current_ = std::move(queued_reloads_.front());
+  queued_reloads_.erase(queued_reloads_.begin());
+  reload_running_ = true;
+  std::map<std::string, PluginFile> files = ScanDirectory();
+  // Rebuild what changed: new or changed configuration, a changed plugin
+  // file, or a model that is not serving.
+  std::vector<ModelConfig> rebuild;
+  for (const ModelConfig& m : current_.models) {
+    auto it = slots_.find(m.name);
+    auto f = files.find(m.plugin);
+    bool changed = it == slots_.end() || it->second->status != "ok" ||
+                   !SameConfig(it->second->config, m) || f == files.end() ||
+                   !(f->second == it->second->file);
+    if (changed) rebuild.push_back(m);
+  }
+  if (reload_thread_.joinable()) reload_thread_.join();
+  std::string dir = plugin_dir_;
+  reload_thread_ = std::thread([this, dir, rebuild, files] {
+    reload_result_ = Build(dir, rebuild, files);
+    uv_async_send(&reload_async_);
+  });
+}
+
+void ModelRegistry::OnReloadBuilt() {
+  if (!reload_running_) return;
+  if (reload_thread_.joinable()) reload_thread_.join();
+  models_ = current_.models;
+  routes_ = current_.routes;
+  size_t n = reload_result_.size();
+  Install(std::move(reload_result_), routes_);
+  reload_result_.clear();
+  reload_running_ = false;
+  ++reloads_completed_;
+  HB_LOG_INFO("reload complete: " + std::to_string(n) + " model(s) rebuilt");
+  auto done = std::move(current_.done);
+  current_ = Pending();
+  if (done) done();
+  StartNextReload();
+}
+
+void ModelRegistry::WatchDirectory() {
+  if (uv_fs_event_init(loop_, &watcher_) != 0) return;
+  watcher_.data = this;
+  ++open_handles_;
+  int rc = uv_fs_event_start(
+      &watcher_,
+      [](uv_fs_event_t* h, const char* filename, int, int status) {
+        auto* self = static_cast<ModelRegistry*>(h->data);
+        if (status < 0 || filename == nullptr) return;
+        std::string f = filename;
+        if (f.size() < 3 || f.compare(f.size() - 3, 3, ".so") != 0) return;
+        // Installers write in several steps; act once the directory is quiet.
+        uv_timer_start(&self->debounce_, [](uv_timer_t* t) {
+          auto* me = static_cast<ModelRegistry*>(t->data);
+          HB_LOG_INFO("plugin directory changed; reloading");
+          me->Reload(me->models_, me->routes_);
+        }, 300, 0);
+      },
+      plugin_dir_.c_str(), 0);
+  if (rc != 0) {
+    HB_LOG_WARN("cannot watch plugin directory " + plugin_dir_ + ": " + uv_strerror(rc));
+  } else {
+    watching_ = true;
+  }
+}
+
+void ModelRegistry::Close(std::function<void()> closed) {
+  closed_ = closed ? std::move(closed) : [] {};
+  queued_reloads_.clear();
+  if (reload_thread_.joinable()) reload_thread_.join();
+  reload_result_.clear();
+  for (auto& [name, slot] : slots_) {
+    if (slot->batcher) slot->batcher->Drain();
+  }
+  for (std::thread& t : retiring_) {
+    if (t.joinable()) t.join();
+  }
+  retiring_.clear();
+  auto on_close = [](uv_handle_t* h) {
+    auto* self = static_cast<ModelRegistry*>(h->data);
+    if (--self->open_handles_ == 0) self->closed_();
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&reload_async_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&debounce_), on_close);
+  if (open_handles_ == 3) uv_close(reinterpret_cast<uv_handle_t*>(&watcher_), on_close);
+}
+
+bool ModelRegistry::degraded() const {
+  for (const auto& [name, slot] : slots_) {
+    if (slot->status != "ok") return true;
+    // An execute running far longer than this model's batches usually take
+    // means a hung plugin or device.
+    if (slot->batcher && slot->batcher->Stats().longest_running_execute_ms > 10000) return true;
+  }
+  return false;
+}
+
+Term ModelRegistry::HealthTerm() const {
+  std::vector<Term> out;
+  for (const auto& [name, slot] : slots_) {
+    BatcherStats st = slot->batcher ? slot->batcher->Stats() : BatcherStats();
+    std::string status = slot->status;
+    if (status == "ok" && st.longest_running_execute_ms > 10000) status = "degraded";
+    out.push_back(Term::Map({
+        {Term::Atom("name"), Term::Atom(name)},
+        {Term::Atom("status"), Term::Atom(status)},
+        {Term::Atom("plugin"), Term::Binary(slot->config.plugin)},
+        {Term::Atom("version"), Term::Binary(slot->plugin_version)},
+        {Term::Atom("device"), Term::Binary(slot->caps.description.empty()
+                                                ? Join(slot->config.devices)
+                                                : slot->caps.description)},
+        {Term::Atom("instances"), Int(slot->config.instances)},
+        {Term::Atom("output_dim"), Int(slot->caps.output_dim)},
+        {Term::Atom("queue_depth"), Int(st.queue_depth)},
+        {Term::Atom("busy_instances"), Int(st.busy_instances)},
+        {Term::Atom("error"), Term::Binary(slot->error)},
+    }));
+  }
+  return Term::List(std::move(out));
+}
+
+Term ModelRegistry::MetricsTerm() const {
+  std::vector<std::pair<Term, Term>> out;
+  for (const auto& [name, slot] : slots_) {
+    if (!slot->batcher) continue;
+    BatcherStats st = slot->batcher->Stats();
+    auto summary = [](const LatencyHistogram& h) {
+      return Term::Map({{Term::Atom("count"), Int(h.count())},
+                        {Term::Atom("p50"), Int(h.Quantile(0.5))},
+                        {Term::Atom("p99"), Int(h.Quantile(0.99))},
+                        {Term::Atom("mean"), Int(h.count() ? h.sum() / h.count() : 0)}});
+    };
+    out.emplace_back(Term::Atom(name),
+                     Term::Map({{Term::Atom("requests"), Int(st.jobs)},
+                                {Term::Atom("texts"), Int(st.texts)},
+                                {Term::Atom("batches"), Int(st.batches)},
+                                {Term::Atom("queue_depth"), Int(st.queue_depth)},
+                                {Term::Atom("rejected_overloaded"), Int(st.rejected_overloaded)},
+                                {Term::Atom("dropped_cancelled"), Int(st.dropped_cancelled)},
+                                {Term::Atom("batch_errors"), Int(st.batch_errors)},
+                                {Term::Atom("batch_size"), summary(st.batch_size)},
+                                {Term::Atom("queue_us"), summary(st.queue_us)},
+                                {Term::Atom("execute_us"), summary(st.execute_us)}}));
+  }
+  return Term::Map(std::move(out));
+}
+
+}  // namespace hb

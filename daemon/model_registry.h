@@ -1,0 +1,135 @@
+// ModelRegistry: plugins in the plugin directory, the configured models
+// they serve, and the Erlang modules routed to those models.
+//
+// Startup (Load) is synchronous: the daemon reports ready only once every
+// configured model has loaded or failed with a logged reason. A bad plugin
+// or model costs only itself; the rest serve.
+//
+// Reload (SIGHUP, or a .so appearing or changing in the plugin directory)
+// builds the new plugins, models, instances and batchers on a background
+// thread, then swaps them in on the loop thread. Calls already queued on an
+// old batcher finish there (it drains on a thread of its own) and the old
+// model unloads once its last call is answered: no call fails because of a
+// reload.
+//
+// Thread: every public method on the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/batcher.h"
+#include "daemon/options.h"
+#include "daemon/router.h"
+#include "ei_bridge/term.h"
+
+namespace hb {
+
+class ModelRegistry {
+ public:
+  ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin_dir);
+  ~ModelRegistry();
+  ModelRegistry(const ModelRegistry&) = delete;
+  ModelRegistry& operator=(const ModelRegistry&) = delete;
+
+  // Loads every plugin in the directory and every configured model, and
+  // installs the routes. Returns the number of models that failed.
+  size_t Load(const std::vector<ModelConfig>& models,
+              const std::map<std::string, std::string>& routes);
+  // Starts a background reload with this configuration; `done` runs on the
+  // loop thread when the swap is complete. A reload requested while one is
+  // running is queued behind it.
+  void Reload(std::vector<ModelConfig> models, std::map<std::string, std::string> routes,
+              std::function<void()> done = nullptr);
+  // Watches the plugin directory; a changed or new .so triggers Reload with
+  // the current configuration after a short quiet period.
+  void WatchDirectory();
+  // Stops watching, drains every batcher, joins helper threads.
+  void Close(std::function<void()> closed);
+
+  Term HealthTerm() const;   // [#{name, status, plugin, device, queue_depth, ...}]
+  Term MetricsTerm() const;  // #{Model => #{batches, texts, queue_us, ...}}
+  bool degraded() const;
+  bool reloading() const { return reload_running_; }
+  uint64_t reloads_completed() const { return reloads_completed_; }
+
+ private:
+  // Identity of a plugin file: a reload rebuilds models whose file changed.
+  struct PluginFile {
+    std::string path;
+    uint64_t inode = 0;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const PluginFile& o) const {
+      return path == o.path && inode == o.inode && size == o.size && mtime_ns == o.mtime_ns;
+    }
+  };
+  // One configured model as served now; routes hold it by shared_ptr.
+  struct Slot {
+    ModelConfig config;
+    std::shared_ptr<Batcher> batcher;  // null while failed
+    std::string status = "loading";    // ok | failed
+    std::string error;
+    PluginFile file;
+    ModelCaps caps;
+    std::string plugin_name;
+    std::string plugin_version;
+  };
+  struct Built {
+    ModelConfig config;
+    Status status;
+    std::shared_ptr<Batcher> batcher;
+    PluginFile file;
+    ModelCaps caps;
+    std::string plugin_name;
+    std::string plugin_version;
+  };
+  // Runs on a background thread: everything that can take time.
+  static std::vector<Built> Build(const std::string& dir, const std::vector<ModelConfig>& models,
+                                  const std::map<std::string, PluginFile>& files);
+  void Install(std::vector<Built> built, const std::map<std::string, std::string>& routes);
+  void InstallRoutes(const std::map<std::string, std::string>& routes);
+  void Retire(std::shared_ptr<Batcher> b);
+  std::map<std::string, PluginFile> ScanDirectory() const;
+  void OnReloadBuilt();
+  void StartNextReload();
+
+  uv_loop_t* loop_;
+  Router* router_;
+  std::string plugin_dir_;
+  std::vector<ModelConfig> models_;
+  std::map<std::string, std::string> routes_;
+  std::map<std::string, std::shared_ptr<Slot>> slots_;  // by model name
+  std::vector<std::string> routed_modules_;
+
+  // Reload machinery.
+  uv_async_t reload_async_;
+  uv_fs_event_t watcher_;
+  uv_timer_t debounce_;
+  bool watching_ = false;
+  bool reload_running_ = false;
+  struct Pending {
+    std::vector<ModelConfig> models;
+    std::map<std::string, std::string> routes;
+    std::function<void()> done;
+  };
+  std::vector<Pending> queued_reloads_;
+  std::thread reload_thread_;
+  std::vector<Built> reload_result_;  // written by reload_thread_, read after join
+  Pending current_;
+  uint64_t reloads_completed_ = 0;
+  std::vector<std::thread> retiring_;
+  int open_handles_ = 0;
+  std::function<void()> closed_;
+};
+
+// Where plugins are looked for when the configuration names no directory:
+// `plugins/` beside the executable in a build tree, else the installed path.
+std::string DefaultPluginDir();
+
+}  // namespace hb

@@ -1,0 +1,218 @@
+#include "daemon/plugin.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "ei_bridge/log.h"
+
+namespace hb {
+namespace {
+
+void HostLog(void*, hb_log_level level, const char* msg) {
+  if (msg == nullptr) return;
+  std::string line = std::string("plugin: ") + std::string(msg, strnlen(msg, 4096));
+  switch (level) {
+    case HB_LOG_DEBUG: HB_LOG_DEBUG(line); break;
+    case HB_LOG_INFO: HB_LOG_INFO(line); break;
+    case HB_LOG_WARNING: HB_LOG_WARN(line); break;
+    default: HB_LOG_ERROR(line); break;
+  }
+}
+
+int HostIsCancelled(void*, uint64_t token) {
+  if (token == 0) return 0;
+  return reinterpret_cast<const std::atomic<bool>*>(static_cast<uintptr_t>(token))
+                 ->load(std::memory_order_acquire)
+             ? 1
+             : 0;
+}
+
+void* HostAlloc(void*, size_t size) { return malloc(size == 0 ? 1 : size); }
+
+const hb_host_api kHostApi = {
+    sizeof(hb_host_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, nullptr,
+    HostLog,             HostIsCancelled,     HostAlloc,
+};
+
+std::string ErrText(const char* buf) { return std::string(buf, strnlen(buf, 1024)); }
+
+// Copies `src` to a fresh private file so the dynamic loader maps a file
+// nobody else writes to.
+Result<std::string> PrivateCopy(const std::string& src) {
+  const char* tmp = getenv("TMPDIR");
+  std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/hornbeamd-plugin-XXXXXX";
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back('\0');
+  int out = mkstemp(name.data());
+  if (out < 0) return Internal("cannot create a private copy of " + src + ": " + strerror(errno));
+  int in = open(src.c_str(), O_RDONLY);
+  if (in < 0) {
+    close(out);
+    unlink(name.data());
+    return NotFound("cannot open plugin " + src + ": " + strerror(errno));
+  }
+  struct stat st;
+  fstat(in, &st);
+  off_t off = 0;
+  bool ok = true;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(out, in, &off, static_cast<size_t>(st.st_size - off));
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+  }
+  close(in);
+  close(out);
+  if (!ok) {
+    unlink(name.data());
+    return Internal("cannot copy plugin " + src);
+  }
+  return std::string(name.data());
+}
+
+}  // namespace
+
+const hb_host_api* HostApi() { return &kHostApi; }
+
+Result<std::shared_ptr<Plugin>> Plugin::Load(const std::string& path) {
+  Result<std::string> copy = PrivateCopy(path);
+  if (!copy.ok()) return copy.status();
+  std::shared_ptr<Plugin> p(new Plugin());
+  p->path_ = path;
+  p->private_copy_ = *copy;
+  p->dl_ = dlopen(p->private_copy_.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // The mapping stays valid after unlink; the name is never needed again.
+  unlink(p->private_copy_.c_str());
+  if (p->dl_ == nullptr) {
+    const char* e = dlerror();
+    return InvalidArgument("plugin " + path + ": dlopen failed: " + (e ? e : "unknown error"));
+  }
+  auto get = reinterpret_cast<hb_plugin_get_api_fn>(dlsym(p->dl_, "hb_plugin_get_api"));
+  if (get == nullptr) {
+    return InvalidArgument("plugin " + path + ": no hb_plugin_get_api symbol (not a hornbeamd plugin)");
+  }
+  const hb_plugin_api* api = get(HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR);
+  if (api == nullptr) return InvalidArgument("plugin " + path + ": refused this host's ABI");
+  if (api->struct_size < offsetof(hb_plugin_api, execute_term) + sizeof(api->execute_term)) {
+    return InvalidArgument("plugin " + path + ": api table too small (" +
+                           std::to_string(api->struct_size) + " bytes)");
+  }
+  if (api->abi_major != HB_PLUGIN_ABI_MAJOR || api->abi_minor > HB_PLUGIN_ABI_MINOR) {
+    return InvalidArgument("plugin " + path + ": ABI " + std::to_string(api->abi_major) + "." +
+                           std::to_string(api->abi_minor) + " is incompatible with host ABI " +
+                           std::to_string(HB_PLUGIN_ABI_MAJOR) + "." +
+                           std::to_string(HB_PLUGIN_ABI_MINOR) +
+                           " (major must match, plugin minor must not exceed host minor)");
+  }
+  if (!api->init || !api->fini || !api->model_load || !api->model_unload ||
+      !api->instance_create || !api->instance_destroy ||
+      (!api->execute_text && !api->execute_term)) {
+    return InvalidArgument("plugin " + path + ": api table has missing entry points");
+  }
+  p->name_ = api->name ? std::string(api->name, strnlen(api->name, 128)) : "unnamed";
+  p->version_ = api->version ? std::string(api->version, strnlen(api->version, 64)) : "?";
+  char err[512] = {0};
+  hb_status rc = api->init(&kHostApi, &p->state_, err, sizeof(err));
+  if (rc != HB_OK) {
+    return Unavailable("plugin " + path + ": init failed: " + ErrText(err));
+  }
+  p->api_ = api;
+  return p;
+}
+
+Plugin::~Plugin() {
+  if (api_ != nullptr) api_->fini(state_);
+  if (dl_ != nullptr) dlclose(dl_);
+}
+
+Result<std::shared_ptr<ModelHandle>> ModelHandle::Load(std::shared_ptr<Plugin> plugin,
+                                                       const std::string& model_name,
+                                                       const std::string& options_json) {
+  std::shared_ptr<ModelHandle> m(new ModelHandle());
+  hb_model_caps caps;
+  memset(&caps, 0, sizeof(caps));
+  caps.struct_size = sizeof(caps);
+  char err[512] = {0};
+  hb_status rc = plugin->api()->model_load(plugin->state(), model_name.c_str(),
+                                           options_json.c_str(), &m->model_, &caps, err,
+                                           sizeof(err));
+  if (rc != HB_OK) {
+    return Unavailable("model '" + model_name + "' (" + plugin->name() + "): load failed: " +
+                       ErrText(err));
+  }
+  m->plugin_ = std::move(plugin);
+  m->caps_.output_dim = caps.output_dim;
+  m->caps_.max_batch_size = caps.max_batch_size ? caps.max_batch_size : 1;
+  m->caps_.max_tokens = caps.max_tokens;
+  m->caps_.needs_gpu = caps.needs_gpu != 0;
+  if (caps.term_functions) {
+    for (size_t i = 0; i < 256 && caps.term_functions[i]; ++i) {
+      m->caps_.term_functions.emplace_back(caps.term_functions[i]);
+    }
+  }
+  if (caps.description) m->caps_.description = std::string(caps.description, strnlen(caps.description, 256));
+  if (m->caps_.output_dim > (1u << 20)) {
+    return InvalidArgument("model '" + model_name + "': absurd output_dim " +
+                           std::to_string(m->caps_.output_dim));
+  }
+  if (m->caps_.output_dim > 0 && m->plugin_->api()->execute_text == nullptr) {
+    return InvalidArgument("model '" + model_name + "': output_dim set but no execute_text");
+  }
+  return m;
+}
+
+ModelHandle::~ModelHandle() {
+  if (model_ != nullptr) plugin_->api()->model_unload(model_);
+}
+
+Result<std::unique_ptr<InstanceHandle>> InstanceHandle::Create(std::shared_ptr<ModelHandle> model,
+                                                               int device) {
+  std::unique_ptr<InstanceHandle> inst(new InstanceHandle());
+  char err[512] = {0};
+  hb_status rc =
+      model->plugin()->api()->instance_create(model->raw(), device, &inst->instance_, err, sizeof(err));
+  if (rc != HB_OK) {
+    return Unavailable("instance on device " + std::to_string(device) + " failed: " + ErrText(err));
+  }
+  inst->model_ = std::move(model);
+  inst->device_ = device;
+  return inst;
+}
+
+InstanceHandle::~InstanceHandle() {
+  if (instance_ != nullptr) model_->plugin()->api()->instance_destroy(instance_);
+}
+
+Status InstanceHandle::ExecuteText(const hb_text_request* requests, hb_text_result* results,
+                                   uint32_t count) {
+  char err[512] = {0};
+  hb_status rc = model_->plugin()->api()->execute_text(instance_, requests, results, count, err,
+                                                       sizeof(err));
+  if (rc != HB_OK) return Internal(ErrText(err).empty() ? "execute failed" : ErrText(err));
+  return Status::Ok();
+}
+
+Status InstanceHandle::ExecuteTerm(const hb_term_request& request, std::string* out,
+                                   hb_status* code) {
+  hb_term_result result;
+  memset(&result, 0, sizeof(result));
+  *code = model_->plugin()->api()->execute_term(instance_, &request, &result);
+  if (result.data != nullptr) {
+    if (*code == HB_OK) out->assign(reinterpret_cast<char*>(result.data), result.length);
+    free(result.data);
+  }
+  if (*code != HB_OK) {
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(result.message, strnlen(result.message, sizeof(result.message))));
+  }
+  return Status::Ok();
+}
+
+}  // namespace hb

@@ -1,0 +1,109 @@
+// Plugin: one loaded model plugin (.so) and the C ABI around it.
+//
+// Loading copies the .so to a private file first and dlopens the copy
+// (RTLD_NOW | RTLD_LOCAL): an operator replacing the file in place can then
+// never corrupt code that is running, and a changed file is always a new
+// object to the dynamic loader, so hot reload sees the new code.
+//
+// Plugin owns the dlopen handle and the plugin state (init/fini); a
+// ModelHandle owns one loaded model (model_load/unload), an
+// InstanceHandle one instance (instance_create/destroy). Destruction order is
+// instances, models, plugin, enforced by shared ownership: a model keeps its
+// plugin alive, an instance its model.
+//
+// Thread: load/unload from any single thread at a time (the loop thread or
+// a reload worker); Execute* on the instance's own thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ei_bridge/status.h"
+#include "hornbeam/plugin.h"
+
+namespace hb {
+
+class Plugin : public std::enable_shared_from_this<Plugin> {
+ public:
+  // Loads, checks the ABI, calls init. Errors name the file and the reason.
+  static Result<std::shared_ptr<Plugin>> Load(const std::string& path);
+  ~Plugin();
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::string& name() const { return name_; }
+  const std::string& version() const { return version_; }
+  const hb_plugin_api* api() const { return api_; }
+  void* state() const { return state_; }
+
+ private:
+  Plugin() = default;
+  std::string path_;
+  std::string private_copy_;
+  std::string name_;
+  std::string version_;
+  void* dl_ = nullptr;
+  const hb_plugin_api* api_ = nullptr;
+  void* state_ = nullptr;
+};
+
+struct ModelCaps {
+  uint32_t output_dim = 0;
+  uint32_t max_batch_size = 1;
+  uint32_t max_tokens = 0;
+  bool needs_gpu = false;
+  std::vector<std::string> term_functions;  // "predict/1"
+  std::string description;
+};
+
+class ModelHandle {
+ public:
+  static Result<std::shared_ptr<ModelHandle>> Load(std::shared_ptr<Plugin> plugin,
+                                                   const std::string& model_name,
+                                                   const std::string& options_json);
+  ~ModelHandle();
+  const ModelCaps& caps() const { return caps_; }
+  const std::shared_ptr<Plugin>& plugin() const { return plugin_; }
+  void* raw() const { return model_; }
+
+ private:
+  ModelHandle() = default;
+  std::shared_ptr<Plugin> plugin_;
+  void* model_ = nullptr;
+  ModelCaps caps_;
+};
+
+class InstanceHandle {
+ public:
+  static Result<std::unique_ptr<InstanceHandle>> Create(std::shared_ptr<ModelHandle> model,
+                                                        int device);
+  ~InstanceHandle();
+  int device() const { return device_; }
+  const ModelHandle& model() const { return *model_; }
+
+  // Runs execute_text. On a whole-batch failure returns the error; per-text
+  // failures are in results[i].status.
+  Status ExecuteText(const hb_text_request* requests, hb_text_result* results, uint32_t count);
+  // Runs execute_term. `out` receives the encoded result (host-allocated).
+  Status ExecuteTerm(const hb_term_request& request, std::string* out, hb_status* code);
+
+ private:
+  InstanceHandle() = default;
+  std::shared_ptr<ModelHandle> model_;
+  void* instance_ = nullptr;
+  int device_ = -1;
+};
+
+// The host side of hb_host_api (process-wide). Request tokens are the
+// addresses of the requests' cancellation flags, valid for the duration of
+// the execute call that carries them.
+const hb_host_api* HostApi();
+inline uint64_t CancelToken(const std::atomic<bool>* flag) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(flag));
+}
+
+}  // namespace hb

@@ -76,7 +76,8 @@ typedef struct hb_host_api {
   /* One log line; `msg` need not end in a newline. Any thread. */
   void (*log)(void* host_ctx, hb_log_level level, const char* msg);
   /* Nonzero when the caller of request `request_token` (from hb_text_request
-   * or hb_term_request) has gone away; the plugin may skip that work. */
+   * or hb_term_request) has gone away; the plugin may skip that work. A
+   * token is valid only during the execute call that carried it. */
   int (*is_cancelled)(void* host_ctx, uint64_t request_token);
   /* Memory for results handed to the host (hb_term_result.data). */
   void* (*alloc)(void* host_ctx, size_t size);

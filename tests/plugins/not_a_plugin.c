@@ -1,0 +1,1 @@
+int hb_not_a_plugin(void) { return 42; }

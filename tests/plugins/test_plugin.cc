@@ -1,0 +1,125 @@
+// A plugin that misbehaves on request, for tests of the plugin host.
+// Built in several variants (see tests/plugins/CMakeLists.txt):
+//   TP_ABI_MAJOR    the major version it claims (default: the host's)
+//   TP_NAME         its name
+// Texts steer it: "FAIL..." fails that text with HB_ERR_INVALID_ARGUMENT,
+// "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
+// "HANG" sleeps until the host says the request is cancelled (at most 30 s),
+// "BATCHFAIL" fails the whole batch. Other texts embed to
+// [len, first byte, batch size, 1.0].
+// Term functions: echo/1 returns its argument list, garbage/0 returns bytes
+// that are not a term, fail/1 returns HB_ERR_INVALID_ARGUMENT.
+#include <hornbeam/plugin.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#ifndef TP_ABI_MAJOR
+#define TP_ABI_MAJOR HB_PLUGIN_ABI_MAJOR
+#endif
+#ifndef TP_NAME
+#define TP_NAME "testplugin"
+#endif
+
+namespace {
+
+const hb_host_api* g_host = nullptr;
+const char* const kTermFunctions[] = {"echo/1", "garbage/0", "fail/1", nullptr};
+
+bool Starts(const hb_text_request& r, const char* p) {
+  size_t n = strlen(p);
+  return r.length >= n && memcmp(r.text, p, n) == 0;
+}
+
+hb_status Init(const hb_host_api* host, void** state, char*, size_t) {
+  g_host = host;
+  *state = nullptr;
+  return HB_OK;
+}
+void Fini(void*) {}
+hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_model_caps* caps,
+                    char* err, size_t n) {
+  if (config && strstr(config, "\"fail_load\"")) {
+    snprintf(err, n, "asked to fail");
+    return HB_ERR_UNAVAILABLE;
+  }
+  *model = reinterpret_cast<void*>(1);
+  caps->output_dim = 4;
+  caps->max_batch_size = 64;
+  caps->term_functions = kTermFunctions;
+  caps->description = "cpu (test)";
+  return HB_OK;
+}
+void ModelUnload(void*) {}
+hb_status InstanceCreate(void*, int32_t, void** instance, char*, size_t) {
+  *instance = reinterpret_cast<void*>(1);
+  return HB_OK;
+}
+void InstanceDestroy(void*) {}
+
+hb_status ExecuteText(void*, const hb_text_request* reqs, hb_text_result* res, uint32_t count,
+                      char* err, size_t n) {
+  for (uint32_t i = 0; i < count; ++i) {
+    if (Starts(reqs[i], "BATCHFAIL")) {
+      snprintf(err, n, "batch failed on purpose");
+      return HB_ERR_INTERNAL;
+    }
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const hb_text_request& r = reqs[i];
+    float* e = res[i].embedding;
+    e[0] = static_cast<float>(r.length);
+    e[1] = r.length ? static_cast<float>(static_cast<unsigned char>(r.text[0])) : 0.0f;
+    e[2] = static_cast<float>(count);
+    e[3] = 1.0f;
+    res[i].status = HB_OK;
+    if (Starts(r, "FAIL")) {
+      res[i].status = HB_ERR_INVALID_ARGUMENT;
+      snprintf(res[i].message, sizeof(res[i].message), "text refused");
+    } else if (Starts(r, "BOOM")) {
+      res[i].status = HB_ERR_INTERNAL;
+      snprintf(res[i].message, sizeof(res[i].message), "exploded");
+    } else if (Starts(r, "NAN")) {
+      e[0] = std::nanf("");
+    } else if (Starts(r, "SLOW")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } else if (Starts(r, "HANG")) {
+      for (int k = 0; k < 3000 && !g_host->is_cancelled(g_host->host_ctx, r.token); ++k) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+  return HB_OK;
+}
+
+hb_status ExecuteTerm(void*, const hb_term_request* req, hb_term_result* out) {
+  if (strcmp(req->function, "fail") == 0) {
+    snprintf(out->message, sizeof(out->message), "refused");
+    return HB_ERR_INVALID_ARGUMENT;
+  }
+  if (strcmp(req->function, "garbage") == 0) {
+    out->data = static_cast<uint8_t*>(g_host->alloc(g_host->host_ctx, 3));
+    memcpy(out->data, "\x83\x6c\xff", 3);  // a list header promising 4 billion elements
+    out->length = 3;
+    return HB_OK;
+  }
+  out->data = static_cast<uint8_t*>(g_host->alloc(g_host->host_ctx, req->args_length));
+  memcpy(out->data, req->args, req->args_length);
+  out->length = req->args_length;
+  return HB_OK;
+}
+
+const hb_plugin_api kApi = {
+    sizeof(hb_plugin_api), TP_ABI_MAJOR,    HB_PLUGIN_ABI_MINOR, TP_NAME,     "0.0.1",
+    Init,                  Fini,            ModelLoad,           ModelUnload, InstanceCreate,
+    InstanceDestroy,       ExecuteText,     ExecuteTerm,
+};
+
+}  // namespace
+
+extern "C" HB_PLUGIN_EXPORT const hb_plugin_api* hb_plugin_get_api(uint32_t, uint32_t) {
+  return &kApi;  // even when mismatched: the host must check
+}

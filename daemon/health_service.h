@@ -30,6 +30,7 @@ struct NodeStatus {
   std::function<bool()> degraded;        // a model failed or hangs
   std::function<Term()> models_health;   // list of per-model maps
   std::function<Term()> models_metrics;  // map model -> stats
+  std::function<uint64_t()> reloads;     // completed model reloads
 };
 
 void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics);

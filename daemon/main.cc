@@ -167,6 +167,7 @@ int Run(int argc, char** argv) {
   d.status.degraded = [&d] { return d.models->degraded(); };
   d.status.models_health = [&d] { return d.models->HealthTerm(); };
   d.status.models_metrics = [&d] { return d.models->MetricsTerm(); };
+  d.status.reloads = [&d] { return d.models->reloads_completed(); };
 
   uv_signal_init(&d.loop, &d.sigterm);
   uv_signal_init(&d.loop, &d.sigint);

@@ -1,5 +1,6 @@
 #include "ei_bridge/term_validator.h"
 
+#include <algorithm>
 #include <string>
 
 #include "ei_bridge/ext_tags.h"
@@ -53,9 +54,13 @@ class Walker {
   }
   // A container of `n` children needs at least n bytes; refusing early keeps
   // a 4-byte arity from making us loop four billion times.
+  // Each child counts itself when it is walked; here we only refuse early.
   Status Arity(size_t n, size_t min_bytes_each, const char* what) {
     if (n > Remaining() / min_bytes_each) return InvalidArgument(std::string("truncated term: ") + what);
-    return Count(n);
+    if (n > limits_.max_elements - std::min(elements_, limits_.max_elements)) {
+      return OutOfRange("term has too many elements");
+    }
+    return Status::Ok();
   }
   Status Atom();
   Status AtomBody(uint32_t tag);
@@ -88,6 +93,13 @@ Status Walker::AtomBody(uint32_t tag) {
   // allows 255 characters, at most 4 bytes each.
   if (len > 255 * 4) return OutOfRange("atom too long");
   if ((tag == kAtomExt || tag == kSmallAtomExt) && len > 255) return OutOfRange("atom too long");
+  HB_RETURN_IF_ERROR(Need(len, "atom text"));
+  if (tag == kAtomUtf8Ext || tag == kSmallAtomUtf8Ext) {
+    // Erlang's limit is 255 characters: count the bytes that start one.
+    size_t chars = 0;
+    for (size_t i = 0; i < len; ++i) chars += (static_cast<uint8_t>(data_[pos_ + i]) & 0xC0) != 0x80;
+    if (chars > 255) return OutOfRange("atom too long");
+  }
   return Skip(len, "atom text");
 }
 
@@ -112,7 +124,10 @@ Status Walker::Term(size_t depth) {
     case kIntegerExt:
       return Skip(4, "integer");
     case kFloatExt:
-      return Skip(31, "float");
+      // The pre-R11 text float. Peers that accept NEW_FLOATS (all of ours)
+      // never send it, and ei parses it with sscanf, which reads until a NUL
+      // -- possibly past the packet. Refuse it.
+      return InvalidArgument("FLOAT_EXT (old text float) is not accepted");
     case kNewFloatExt:
       return Skip(8, "float");
     case kAtomExt:
@@ -190,12 +205,11 @@ Status Walker::Term(size_t depth) {
       if (n != kSmallIntegerExt) return InvalidArgument("export arity is not a small integer");
       return Skip(1, "export arity");
     case kNewFunExt: {
-      size_t start = pos_ - 1;
+      size_t start = pos_;  // Size counts from its own first byte to the fun's end.
       uint32_t size = 0;
       uint32_t num_free = 0;
       HB_RETURN_IF_ERROR(U32(&size, "fun size"));
-      // size counts from the tag byte to the end of the fun.
-      if (size < 1 + 4 + 1 + 16 + 4 + 4 || size - 1 > Remaining() + 4) {
+      if (size < 4 + 1 + 16 + 4 + 4 || size - 4 > Remaining()) {
         return InvalidArgument("fun with bad size");
       }
       HB_RETURN_IF_ERROR(Skip(1 + 16 + 4, "fun header"));

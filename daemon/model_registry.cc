@@ -359,6 +359,19 @@ bool ModelRegistry::degraded() const {
   return false;
 }
 
+void ModelRegistry::ForEachModel(
+    const std::function<void(const std::string&, const std::string&, const BatcherStats*)>& fn)
+    const {
+  for (const auto& [name, slot] : slots_) {
+    if (!slot->batcher) {
+      fn(name, slot->status, nullptr);
+      continue;
+    }
+    BatcherStats st = slot->batcher->Stats();
+    fn(name, st.longest_running_execute_ms > 10000 ? "degraded" : slot->status, &st);
+  }
+}
+
 Term ModelRegistry::HealthTerm() const {
   std::vector<Term> out;
   for (const auto& [name, slot] : slots_) {

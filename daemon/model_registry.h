@@ -55,6 +55,11 @@ class ModelRegistry {
   Term HealthTerm() const;   // [#{name, status, plugin, device, queue_depth, ...}]
   Term MetricsTerm() const;  // #{Model => #{batches, texts, queue_us, ...}}
   bool degraded() const;
+  // Visits each configured model: name, status ("ok", "failed", "degraded"),
+  // and its batcher statistics (nullptr when it has no batcher).
+  void ForEachModel(
+      const std::function<void(const std::string&, const std::string&, const BatcherStats*)>& fn)
+      const;
   bool reloading() const { return reload_running_; }
   uint64_t reloads_completed() const { return reloads_completed_; }
 

@@ -15,11 +15,15 @@ namespace hb {
 const char* UsageText() {
   return "usage: hornbeamd [--sname NAME | --name NAME@HOST] [--cookie COOKIE | --cookie-file PATH]\n"
          "                 [--port N] [--config PATH] [--log-level debug|info|warning|error]\n"
-         "                 [--plugin-dir DIR] [--help] [--version]\n"
+         "                 [--plugin-dir DIR] [--metrics-port N] [--check-config]\n"
+         "                 [--help] [--version]\n"
          "\n"
          "Joins an Erlang cluster as the hidden node NAME@HOST (default gpu@<short hostname>)\n"
          "and serves rpc:call/erpc:call to its routed modules (health, metrics, models).\n"
-         "The cookie defaults to $HOME/.erlang.cookie, created (mode 0400) when missing.\n";
+         "The cookie defaults to $HOME/.erlang.cookie, created (mode 0400) when missing.\n"
+         "The configuration defaults to /etc/hornbeam/hornbeamd.json when that file exists;\n"
+         "flags override it. --check-config validates it, prints the effective settings\n"
+         "and exits (non-zero when there are problems).\n";
 }
 
 namespace {
@@ -156,6 +160,18 @@ Status ApplyConfigJson(const std::string& text, Options* o) {
       }
     } else if (k == "log_level") {
       HB_RETURN_IF_ERROR(Get(v, "log_level", &o->log_level));
+    } else if (k == "metrics_address") {
+      HB_RETURN_IF_ERROR(Get(v, "metrics_address", &o->metrics_address));
+    } else if (k == "metrics_port") {
+      if (!v.is_number_integer() || v.get<int64_t>() < -1 || v.get<int64_t>() > 65535) {
+        return InvalidArgument("config key 'metrics_port': expected -1 (off) or 0..65535");
+      }
+      o->metrics_port = static_cast<int32_t>(v.get<int64_t>());
+    } else if (k == "drain_timeout_s") {
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > 3600) {
+        return InvalidArgument("config key 'drain_timeout_s': expected an integer in 0..3600");
+      }
+      o->drain_timeout_s = static_cast<uint32_t>(v.get<uint64_t>());
     } else if (k == "port" || k == "net_ticktime_s" || k == "handshake_timeout_ms" ||
                k == "workers") {
       if (!v.is_number_unsigned()) {
@@ -186,9 +202,13 @@ Status ApplyConfigJson(const std::string& text, Options* o) {
 
 Result<Options> ParseOptions(int argc, char** argv) {
   Options o;
-  // Pass 1: find --config so the file is applied before the other flags.
+  // Pass 1: find --config so the file is applied before the other flags. A
+  // missing default file means built-in defaults; a named one must exist.
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) == "--config") o.config_path = argv[i + 1];
+  }
+  if (o.config_path.empty() && access(kDefaultConfigPath, F_OK) == 0) {
+    o.config_path = kDefaultConfigPath;
   }
   if (!o.config_path.empty()) {
     std::ifstream in(o.config_path);
@@ -213,9 +233,19 @@ Result<Options> ParseOptions(int argc, char** argv) {
       o.version = true;
       continue;
     }
+    if (a == "--check-config") {
+      o.check_config = true;
+      continue;
+    }
     if (i + 1 >= argc) return InvalidArgument(std::string(a) + ": missing value");
     if (a == "--port") {
       HB_RETURN_IF_ERROR(ParsePort(argv[++i], &o.port));
+      continue;
+    }
+    if (a == "--metrics-port") {
+      uint16_t p = 0;
+      HB_RETURN_IF_ERROR(ParsePort(argv[++i], &p));
+      o.metrics_port = p;
       continue;
     }
     auto it = strings.find(a);
@@ -235,6 +265,60 @@ Result<Options> ParseOptions(int argc, char** argv) {
     }
   }
   return o;
+}
+
+std::vector<std::string> CheckConfig(const Options& o, const std::string& plugin_dir) {
+  std::vector<std::string> problems;
+  std::vector<ModelConfig> models = o.models;
+  if (models.empty()) {
+    Options d = o;
+    ApplyDefaultModels(&d);
+    models = d.models;
+  }
+  for (const ModelConfig& m : models) {
+    std::string path = plugin_dir + "/" + m.plugin + ".so";
+    if (access(path.c_str(), R_OK) != 0) {
+      problems.push_back("config key 'models." + m.name + ".plugin': plugin file " + path +
+                         " is missing or unreadable");
+    }
+  }
+  if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warning" &&
+      o.log_level != "warn" && o.log_level != "error") {
+    problems.push_back("config key 'log_level': unknown level '" + o.log_level + "'");
+  }
+  return problems;
+}
+
+std::string EffectiveConfigJson(const Options& o, const std::string& plugin_dir) {
+  Options d = o;
+  ApplyDefaultModels(&d);
+  nlohmann::json j;
+  if (!d.name.empty()) j["name"] = d.name; else j["sname"] = d.sname;
+  j["cookie"] = d.cookie.empty() ? "(from cookie file)" : "(set, not shown)";
+  if (!d.cookie_file.empty()) j["cookie_file"] = d.cookie_file;
+  j["bind_address"] = d.bind_address;
+  j["port"] = d.port;
+  j["log_level"] = d.log_level;
+  j["net_ticktime_s"] = d.net_ticktime_s;
+  j["handshake_timeout_ms"] = d.handshake_timeout_ms;
+  j["workers"] = d.workers;
+  j["metrics_address"] = d.metrics_address;
+  j["metrics_port"] = d.metrics_port;
+  j["drain_timeout_s"] = d.drain_timeout_s;
+  j["plugin_dir"] = plugin_dir;
+  for (const ModelConfig& m : d.models) {
+    nlohmann::json mj;
+    mj["plugin"] = m.plugin;
+    mj["options"] = nlohmann::json::parse(m.options_json, nullptr, false);
+    mj["instances"] = m.instances;
+    mj["devices"] = m.devices;
+    mj["max_batch_size"] = m.max_batch_size;
+    mj["max_queue_delay_us"] = m.max_queue_delay_us;
+    mj["max_queue"] = m.max_queue;
+    j["models"][m.name] = mj;
+  }
+  j["routes"] = d.routes;
+  return j.dump(2);
 }
 
 Result<std::string> ResolveNodeName(const Options& o, std::string* alive, std::string* host) {

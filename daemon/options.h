@@ -38,14 +38,26 @@ struct Options {
   uint32_t net_ticktime_s = 60;
   uint32_t handshake_timeout_ms = 10000;
   uint32_t workers = 0;             // 0: number of CPUs
+  int32_t metrics_port = -1;        // --metrics-port: -1 off, 0 ephemeral
+  std::string metrics_address = "127.0.0.1";
+  uint32_t drain_timeout_s = 30;    // SIGTERM grace for in-flight calls
   std::string plugin_dir;           // empty: next to the binary, else installed path
   std::vector<ModelConfig> models;  // empty: the built-in default (hashembed)
   std::map<std::string, std::string> routes;  // Erlang module -> model
+  bool check_config = false;        // --check-config
   bool help = false;
   bool version = false;
 };
 
+inline constexpr char kDefaultConfigPath[] = "/etc/hornbeam/hornbeamd.json";
+
 const char* UsageText();
+
+// Problems a configuration has that parsing alone cannot see (plugin files
+// that do not exist). Empty when it is fine.
+std::vector<std::string> CheckConfig(const Options& o, const std::string& plugin_dir);
+// The effective configuration, as JSON (the cookie itself is not printed).
+std::string EffectiveConfigJson(const Options& o, const std::string& plugin_dir);
 
 // Parses argv; reads the --config file (if named) first, so flags win.
 Result<Options> ParseOptions(int argc, char** argv);

@@ -1,0 +1,252 @@
+#include "daemon/app.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "daemon/cookie.h"
+#include "daemon/prometheus.h"
+#include "daemon/version.h"
+#include "ei_bridge/log.h"
+
+namespace hb {
+
+App::App(Options options) : options_(std::move(options)) { uv_loop_init(&loop_); }
+
+App::~App() {
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) HB_LOG_WARN(std::string("loop closed with live handles: ") + uv_strerror(rc));
+}
+
+void App::OnPeerUp(const PeerInfo& p) {
+  if (server_) server_->OnPeerUp(p);
+}
+void App::OnPeerDown(const std::string& n) {
+  if (server_) server_->OnPeerDown(n);
+}
+void App::OnControl(const std::string& n, ControlMessage m) {
+  if (server_) server_->OnControl(n, std::move(m));
+}
+
+int App::Run() {
+  if (!Start()) {
+    FinishShutdown(1);
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  server_.reset();
+  node_.reset();
+  return exit_code_;
+}
+
+bool App::Start() {
+  DistConfig dc;
+  Result<std::string> full = ResolveNodeName(options_, &dc.alive, &dc.host);
+  if (!full.ok()) {
+    HB_LOG_ERROR("cannot start: " + full.status().message());
+    return false;
+  }
+  Result<std::string> cookie = LoadCookie(options_.cookie, options_.cookie_file);
+  if (!cookie.ok()) {
+    HB_LOG_ERROR("cannot start: " + cookie.status().message());
+    return false;
+  }
+  dc.cookie = *cookie;
+  dc.port = options_.port;
+  dc.bind_address = options_.bind_address;
+  dc.net_ticktime_ms = options_.net_ticktime_s * 1000;
+  dc.handshake_timeout_ms = options_.handshake_timeout_ms;
+
+  signal(SIGPIPE, SIG_IGN);
+  notifier_ = std::make_unique<SystemdNotifier>(&loop_);
+  size_t workers = options_.workers ? options_.workers
+                                    : std::max(2u, std::thread::hardware_concurrency());
+  pool_ = std::make_unique<WorkerPool>(workers);
+  dispatcher_ = std::make_unique<Dispatcher>(&loop_, &router_, pool_.get(), &metrics_);
+  node_ = std::make_unique<DistNode>(&loop_, dc, this);
+
+  status_.node = *full;
+  status_.version = HB_VERSION;
+  status_.started_ms = uv_now(&loop_);
+  status_.now_ms = [this] { return uv_now(&loop_); };
+  status_.peers = [this] { return node_->Peers(); };
+  status_.inflight = [this] { return static_cast<uint64_t>(dispatcher_->inflight()); };
+  status_.draining = [this] { return draining_; };
+  AddHealthRoutes(&router_, &status_, &metrics_);
+
+  ApplyDefaultModels(&options_);
+  plugin_dir_ = options_.plugin_dir.empty() ? DefaultPluginDir() : options_.plugin_dir;
+  models_ = std::make_unique<ModelRegistry>(&loop_, &router_, plugin_dir_);
+  notifier_->Status("loading models");
+  HB_LOG_INFO("loading " + std::to_string(options_.models.size()) + " model(s) from " + plugin_dir_);
+  size_t failed = models_->Load(options_.models, options_.routes);
+  if (failed > 0) {
+    HB_LOG_WARN(std::to_string(failed) + " model(s) failed to load; serving the rest (health: degraded)");
+  }
+  models_->WatchDirectory();
+  status_.degraded = [this] { return models_->degraded(); };
+  status_.models_health = [this] { return models_->HealthTerm(); };
+  status_.models_metrics = [this] { return models_->MetricsTerm(); };
+  status_.reloads = [this] { return models_->reloads_completed(); };
+
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
+  uv_signal_init(&loop_, &sigterm_);
+  uv_signal_init(&loop_, &sigint_);
+  uv_signal_init(&loop_, &sighup_);
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  auto on_stop = [](uv_signal_t* s, int signum) {
+    auto* self = static_cast<App*>(s->data);
+    if (self->draining_) {
+      HB_LOG_WARN(std::string(signum == SIGINT ? "SIGINT" : "SIGTERM") +
+                  " while draining: stopping now");
+      self->FinishShutdown(0);
+      return;
+    }
+    HB_LOG_INFO(std::string(signum == SIGINT ? "SIGINT" : "SIGTERM") + ": draining");
+    self->Drain();
+  };
+  uv_signal_start(&sigterm_, on_stop, SIGTERM);
+  uv_signal_start(&sigint_, on_stop, SIGINT);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<App*>(s->data)->Reload(); }, SIGHUP);
+
+  if (options_.metrics_port >= 0) {
+    http_ = std::make_unique<MetricsHttpServer>(&loop_, [this] { return RenderMetrics(); });
+    Status s = http_->Start(options_.metrics_address, static_cast<uint16_t>(options_.metrics_port));
+    if (!s.ok()) {
+      HB_LOG_ERROR("cannot start: " + s.message());
+      return false;
+    }
+    HB_LOG_INFO("Prometheus metrics on http://" + options_.metrics_address + ":" +
+                std::to_string(http_->port()) + "/metrics");
+  }
+  node_->Start([this](Status s) { OnNodeReady(std::move(s)); });
+  return true;
+}
+
+void App::OnNodeReady(Status s) {
+  if (!s.ok()) {
+    HB_LOG_ERROR("cannot start: " + s.message());
+    FinishShutdown(1);
+    return;
+  }
+  server_ = std::make_unique<RpcServer>(
+      node_->node_name(), node_->creation(), dispatcher_.get(),
+      [this](const std::string& n, const ControlMessage& m) { return node_->Send(n, m); });
+  std::string line = "serving as '" + node_->node_name() + "' on port " +
+                     std::to_string(node_->port()) + " with " + std::to_string(pool_->threads()) +
+                     " workers";
+  HB_LOG_INFO("hornbeamd " + std::string(HB_VERSION) + " " + line);
+  notifier_->Ready(line);
+  notifier_->StartWatchdog();
+}
+
+void App::Reload() {
+  if (draining_) return;
+  HB_LOG_INFO("SIGHUP: reloading configuration, models and plugins");
+  notifier_->Reloading("reloading");
+  Options fresh = options_;
+  if (!options_.config_path.empty()) {
+    std::string path = options_.config_path;
+    std::vector<char*> argv = {const_cast<char*>("hornbeamd"), const_cast<char*>("--config"),
+                               path.data()};
+    Result<Options> parsed = ParseOptions(static_cast<int>(argv.size()), argv.data());
+    if (!parsed.ok()) {
+      HB_LOG_ERROR("reload refused, configuration unchanged: " + parsed.status().message());
+      notifier_->Ready("reload refused: " + parsed.status().message());
+      return;
+    }
+    const Options& p = *parsed;
+    // The node's identity and sockets are fixed for its life.
+    if (p.sname != options_.sname || p.name != options_.name || p.port != options_.port ||
+        p.bind_address != options_.bind_address || p.cookie != options_.cookie ||
+        p.cookie_file != options_.cookie_file) {
+      HB_LOG_WARN("reload: node name, cookie, port and bind address cannot change live; "
+                  "restart to apply them (other changes are applied)");
+    }
+    LogLevel level;
+    if (p.log_level != options_.log_level && ParseLogLevel(p.log_level, &level)) {
+      SetLogLevel(level);
+      HB_LOG_INFO("log level now " + p.log_level);
+      fresh.log_level = p.log_level;
+    }
+    fresh.models = p.models;
+    fresh.routes = p.routes;
+    ApplyDefaultModels(&fresh);
+  }
+  options_.models = fresh.models;
+  options_.routes = fresh.routes;
+  options_.log_level = fresh.log_level;
+  models_->Reload(fresh.models, fresh.routes, [this] {
+    if (!draining_) notifier_->Ready("reloaded; serving as '" + node_->node_name() + "'");
+  });
+}
+
+void App::Drain() {
+  draining_ = true;
+  if (server_) server_->set_draining(true);
+  uint64_t inflight = dispatcher_->inflight();
+  notifier_->Stopping("draining " + std::to_string(inflight) + " call(s)");
+  drain_deadline_ms_ = uv_now(&loop_) + uint64_t{options_.drain_timeout_s} * 1000;
+  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<App*>(t->data);
+    size_t left = self->dispatcher_->inflight();
+    if (left == 0) {
+      HB_LOG_INFO("drained: no call in flight");
+      self->FinishShutdown(0);
+    } else if (uv_now(&self->loop_) >= self->drain_deadline_ms_) {
+      HB_LOG_WARN("drain grace period over with " + std::to_string(left) +
+                  " call(s) in flight; stopping");
+      self->FinishShutdown(0);
+    }
+  }, 0, 20);
+}
+
+void App::FinishShutdown(int code) {
+  if (stopping_) return;
+  stopping_ = true;
+  exit_code_ = code;
+  if (notifier_) notifier_->Close();
+  if (http_) http_->Stop();
+  auto close = [](uv_handle_t* h) {
+    if (h->loop && !uv_is_closing(h) && h->type != UV_UNKNOWN_HANDLE) uv_close(h, nullptr);
+  };
+  // Handles that Start() may not have reached are closed only if initialised.
+  if (drain_timer_.loop == &loop_) close(reinterpret_cast<uv_handle_t*>(&drain_timer_));
+  if (sigterm_.loop == &loop_) {
+    close(reinterpret_cast<uv_handle_t*>(&sigterm_));
+    close(reinterpret_cast<uv_handle_t*>(&sigint_));
+    close(reinterpret_cast<uv_handle_t*>(&sighup_));
+  }
+  auto after_node = [this] {
+    auto after_models = [this] {
+      if (dispatcher_) {
+        dispatcher_->Close([this] { pool_->Shutdown(); });
+      }
+    };
+    if (models_) {
+      models_->Close(after_models);
+    } else {
+      after_models();
+    }
+  };
+  if (node_) {
+    node_->Stop(after_node);
+  } else {
+    after_node();
+  }
+}
+
+std::string App::RenderMetrics() const {
+  PrometheusInputs in;
+  in.metrics = &metrics_;
+  in.models = models_.get();
+  in.dist = node_ ? &node_->stats() : nullptr;
+  in.inflight = dispatcher_ ? dispatcher_->inflight() : 0;
+  in.connections = node_ ? node_->connection_count() : 0;
+  in.uptime_s = (uv_now(const_cast<uv_loop_t*>(&loop_)) - status_.started_ms) / 1000;
+  in.draining = draining_;
+  return RenderPrometheus(in);
+}
+
+}  // namespace hb

@@ -1,0 +1,77 @@
+// App: the daemon's parts wired onto one libuv loop, and its life cycle.
+//
+//   Start   load models, listen, register with epmd, then READY=1
+//   Reload  SIGHUP: re-read the configuration, reload models and plugins
+//           (RELOADING=1 ... READY=1); what cannot change live is refused
+//           with a logged reason; no connection is dropped
+//   Drain   SIGTERM: new calls are refused with {hornbeamd, draining},
+//           in-flight calls get drain_timeout_s to finish, then the node
+//           unregisters from epmd, closes every connection and exits 0
+//
+// Thread: everything here runs on the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "daemon/dispatcher.h"
+#include "daemon/health_service.h"
+#include "daemon/metrics.h"
+#include "daemon/metrics_http.h"
+#include "daemon/model_registry.h"
+#include "daemon/options.h"
+#include "daemon/router.h"
+#include "daemon/rpc_server.h"
+#include "daemon/systemd_notify.h"
+#include "daemon/worker_pool.h"
+#include "ei_bridge/dist_node.h"
+
+namespace hb {
+
+class App : public DistHandler {
+ public:
+  explicit App(Options options);
+  ~App() override;
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Runs until shut down; returns the process exit code.
+  int Run();
+
+  // DistHandler: forwarded to the RpcServer once the node has its creation.
+  void OnPeerUp(const PeerInfo& p) override;
+  void OnPeerDown(const std::string& n) override;
+  void OnControl(const std::string& n, ControlMessage m) override;
+
+ private:
+  bool Start();
+  void Reload();
+  void Drain();
+  void FinishShutdown(int code);
+  std::string RenderMetrics() const;
+  void OnNodeReady(Status s);
+
+  uv_loop_t loop_;
+  Options options_;
+  std::string plugin_dir_;
+  Metrics metrics_;
+  Router router_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<DistNode> node_;
+  std::unique_ptr<RpcServer> server_;
+  std::unique_ptr<ModelRegistry> models_;
+  std::unique_ptr<MetricsHttpServer> http_;
+  std::unique_ptr<SystemdNotifier> notifier_;
+  NodeStatus status_;
+  uv_signal_t sigterm_, sigint_, sighup_;
+  uv_timer_t drain_timer_;
+  uint64_t drain_deadline_ms_ = 0;
+  bool draining_ = false;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace hb

@@ -1,5 +1,6 @@
 #include "daemon/app.h"
 
+#include <fnmatch.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -56,6 +57,20 @@ bool App::Start() {
   dc.bind_address = options_.bind_address;
   dc.net_ticktime_ms = options_.net_ticktime_s * 1000;
   dc.handshake_timeout_ms = options_.handshake_timeout_ms;
+  dc.max_packet_bytes = options_.max_packet_bytes;
+  dc.max_connections = options_.max_connections;
+  dc.term_limits.max_depth = options_.max_term_depth;
+  dc.term_limits.max_elements = options_.max_term_elements;
+  if (!options_.allowed_peers.empty()) {
+    std::vector<std::string> patterns = options_.allowed_peers;
+    dc.admit = [patterns](std::string_view peer) {
+      std::string name(peer);
+      for (const std::string& p : patterns) {
+        if (fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+      }
+      return false;
+    };
+  }
 
   signal(SIGPIPE, SIG_IGN);
   notifier_ = std::make_unique<SystemdNotifier>(&loop_);
@@ -133,6 +148,7 @@ void App::OnNodeReady(Status s) {
   server_ = std::make_unique<RpcServer>(
       node_->node_name(), node_->creation(), dispatcher_.get(),
       [this](const std::string& n, const ControlMessage& m) { return node_->Send(n, m); });
+  server_->set_limits(options_.max_inflight_per_peer, options_.max_inflight_total, &metrics_);
   std::string line = "serving as '" + node_->node_name() + "' on port " +
                      std::to_string(node_->port()) + " with " + std::to_string(pool_->threads()) +
                      " workers";

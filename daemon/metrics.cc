@@ -75,7 +75,10 @@ Term Metrics::ToTerm(uint64_t inflight) const {
                    {Term::Atom("mean_us"),
                     n(s.latency_us.count() ? s.latency_us.sum() / s.latency_us.count() : 0)}}));
   }
+  std::vector<std::pair<Term, Term>> rejected;
+  for (const auto& [r, c] : rejected_by_reason_) rejected.emplace_back(Term::Atom(r), n(c));
   return Term::Map({{Term::Atom("requests_total"), n(requests_total_)},
+                    {Term::Atom("rejected_by_reason"), Term::Map(std::move(rejected))},
                     {Term::Atom("errors_total"), n(errors_total_)},
                     {Term::Atom("cancelled_total"), n(cancelled_total_)},
                     {Term::Atom("rejected_total"), n(rejected_total_)},

@@ -46,7 +46,12 @@ class Metrics {
   void RecordCall(const std::string& module, const std::string& function, uint64_t latency_us,
                   bool error, const std::string& reason);
   void RecordCancelled(const std::string& module, const std::string& function);
-  void RecordRejected() { ++rejected_total_; }
+  // A call refused before it ran (a limit, draining), by reason.
+  void RecordRejected(const std::string& reason) {
+    ++rejected_total_;
+    ++rejected_by_reason_[reason];
+  }
+  const std::map<std::string, uint64_t>& rejected_by_reason() const { return rejected_by_reason_; }
 
   uint64_t requests_total() const { return requests_total_; }
   uint64_t errors_total() const { return errors_total_; }
@@ -61,6 +66,7 @@ class Metrics {
   uint64_t errors_total_ = 0;
   uint64_t cancelled_total_ = 0;
   uint64_t rejected_total_ = 0;
+  std::map<std::string, uint64_t> rejected_by_reason_;
   std::map<std::pair<std::string, std::string>, CallStats> calls_;
 };
 

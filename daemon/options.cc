@@ -160,6 +160,45 @@ Status ApplyConfigJson(const std::string& text, Options* o) {
       }
     } else if (k == "log_level") {
       HB_RETURN_IF_ERROR(Get(v, "log_level", &o->log_level));
+    } else if (k == "limits") {
+      if (!v.is_object()) return InvalidArgument("config key 'limits': expected an object");
+      for (auto l = v.begin(); l != v.end(); ++l) {
+        const std::string key = "config key 'limits." + l.key() + "'";
+        struct Spec {
+          const char* name;
+          uint64_t lo, hi;
+        };
+        static const Spec kSpecs[] = {{"max_packet_bytes", 1024, 1ull << 31},
+                                      {"max_term_depth", 4, 10000},
+                                      {"max_term_elements", 16, 1ull << 32},
+                                      {"max_connections", 1, 1000000},
+                                      {"max_inflight_per_peer", 1, 10000000},
+                                      {"max_inflight_total", 1, 100000000}};
+        const Spec* spec = nullptr;
+        for (const Spec& sp : kSpecs) spec = l.key() == sp.name ? &sp : spec;
+        if (!spec) return InvalidArgument(key + ": unknown key");
+        if (!l.value().is_number_unsigned() || l.value().get<uint64_t>() < spec->lo ||
+            l.value().get<uint64_t>() > spec->hi) {
+          return InvalidArgument(key + ": expected an integer in " + std::to_string(spec->lo) +
+                                 ".." + std::to_string(spec->hi));
+        }
+        uint64_t x = l.value().get<uint64_t>();
+        if (l.key() == "max_packet_bytes") o->max_packet_bytes = x;
+        if (l.key() == "max_term_depth") o->max_term_depth = static_cast<uint32_t>(x);
+        if (l.key() == "max_term_elements") o->max_term_elements = x;
+        if (l.key() == "max_connections") o->max_connections = static_cast<uint32_t>(x);
+        if (l.key() == "max_inflight_per_peer") o->max_inflight_per_peer = static_cast<uint32_t>(x);
+        if (l.key() == "max_inflight_total") o->max_inflight_total = static_cast<uint32_t>(x);
+      }
+    } else if (k == "allowed_peers") {
+      if (!v.is_array()) return InvalidArgument("config key 'allowed_peers': expected an array");
+      o->allowed_peers.clear();
+      for (const auto& p : v) {
+        if (!p.is_string() || p.get<std::string>().empty()) {
+          return InvalidArgument("config key 'allowed_peers': entries are node names or patterns");
+        }
+        o->allowed_peers.push_back(p.get<std::string>());
+      }
     } else if (k == "metrics_address") {
       HB_RETURN_IF_ERROR(Get(v, "metrics_address", &o->metrics_address));
     } else if (k == "metrics_port") {
@@ -305,6 +344,13 @@ std::string EffectiveConfigJson(const Options& o, const std::string& plugin_dir)
   j["metrics_address"] = d.metrics_address;
   j["metrics_port"] = d.metrics_port;
   j["drain_timeout_s"] = d.drain_timeout_s;
+  j["limits"] = {{"max_packet_bytes", d.max_packet_bytes},
+                 {"max_term_depth", d.max_term_depth},
+                 {"max_term_elements", d.max_term_elements},
+                 {"max_connections", d.max_connections},
+                 {"max_inflight_per_peer", d.max_inflight_per_peer},
+                 {"max_inflight_total", d.max_inflight_total}};
+  j["allowed_peers"] = d.allowed_peers;
   j["plugin_dir"] = plugin_dir;
   for (const ModelConfig& m : d.models) {
     nlohmann::json mj;

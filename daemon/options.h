@@ -38,6 +38,16 @@ struct Options {
   uint32_t net_ticktime_s = 60;
   uint32_t handshake_timeout_ms = 10000;
   uint32_t workers = 0;             // 0: number of CPUs
+  // Limits (safe defaults; see README "Limits").
+  uint64_t max_packet_bytes = 64u << 20;
+  uint32_t max_term_depth = 64;
+  uint64_t max_term_elements = 1u << 20;
+  uint32_t max_connections = 1024;
+  uint32_t max_inflight_per_peer = 10000;
+  uint32_t max_inflight_total = 100000;
+  // Peers allowed to connect: node names or fnmatch(3) patterns; empty = any
+  // node with the cookie.
+  std::vector<std::string> allowed_peers;
   int32_t metrics_port = -1;        // --metrics-port: -1 off, 0 ephemeral
   std::string metrics_address = "127.0.0.1";
   uint32_t drain_timeout_s = 30;    // SIGTERM grace for in-flight calls

@@ -86,6 +86,11 @@ std::string RenderPrometheus(const PrometheusInputs& in) {
     for (const auto& [mf, s] : calls) {
       w.Sample("hornbeam_requests_cancelled_total", MF(mf.first, mf.second), s.cancelled);
     }
+    w.Family("hornbeam_requests_rejected_total", "counter",
+             "Calls refused before running (limits, draining), by reason.");
+    for (const auto& [reason, n] : in.metrics->rejected_by_reason()) {
+      w.Sample("hornbeam_requests_rejected_total", "reason=\"" + EscapeLabel(reason) + "\"", n);
+    }
     w.Family("hornbeam_request_duration_us", "summary", "Call latency in microseconds.");
     for (const auto& [mf, s] : calls) {
       w.Summary("hornbeam_request_duration_us", MF(mf.first, mf.second), s.latency_us);

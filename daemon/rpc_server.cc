@@ -51,6 +51,7 @@ void RpcServer::OnPeerDown(const std::string& node) {
   for (auto it = rex_calls_.begin(); it != rex_calls_.end();) {
     if (it->second.node == node) {
       dispatcher_->Cancel(it->first);
+      Track(node, -1);
       it = rex_calls_.erase(it);
     } else {
       ++it;
@@ -137,6 +138,11 @@ void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m)
     HB_LOG_WARN("SPAWN_REQUEST from '" + node + "' with a foreign or bad caller pid; ignored");
     return;
   }
+  if (!Admit(node)) {
+    // What a BEAM node at its process limit answers: the spawn fails.
+    Send(node, MakeSpawnReply(m.ref, from, 0, Atom("system_limit")));
+    return;
+  }
   int64_t flags = 0;
   for (const Term& opt : m.options.items()) {
     if (opt.is_atom("link")) flags |= kSpawnFlagLink;
@@ -147,6 +153,7 @@ void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m)
   }
   VirtualProcess* p = procs_.Spawn();
   p->origin_node = node;
+  Track(node, +1);
   if (flags & kSpawnFlagLink) p->links.push_back(from);
   if (flags & kSpawnFlagMonitor) p->monitors.push_back({from, m.ref});
   Send(node, MakeSpawnReply(m.ref, from, flags, p->pid));
@@ -233,14 +240,50 @@ void RpcServer::Terminate(VirtualProcess* p, const Term& reason) {
   for (const Term& linked : p->links) {
     Send(NodeOf(linked), MakeExit(p->pid, linked, reason));
   }
+  ForgetProcess(p);
+}
+
+void RpcServer::ForgetProcess(VirtualProcess* p) {
+  Track(p->origin_node, -1);
   procs_.Remove(p->key);
+}
+
+bool RpcServer::Admit(const std::string& node) {
+  const char* reason = nullptr;
+  if (inflight_total_ >= max_total_) {
+    reason = "inflight_total";
+  } else if (inflight_of(node) >= max_per_peer_) {
+    reason = "inflight_per_peer";
+  }
+  if (reason == nullptr) return true;
+  if (metrics_) metrics_->RecordRejected(reason);
+  // One line per thousand refusals: a flood must not become a log flood.
+  if (refusals_logged_++ % 1000 == 0) {
+    HB_LOG_WARN("refusing a call from '" + node + "': limit " + reason + " reached (" +
+                std::to_string(inflight_of(node)) + " in flight from it, " +
+                std::to_string(inflight_total_) + " in total)");
+  }
+  return false;
+}
+
+void RpcServer::Track(const std::string& node, int delta) {
+  if (node.empty()) return;
+  uint32_t& n = inflight_by_node_[node];
+  if (delta > 0) {
+    ++n;
+    ++inflight_total_;
+  } else if (n > 0) {
+    --n;
+    --inflight_total_;
+  }
+  if (n == 0) inflight_by_node_.erase(node);
 }
 
 void RpcServer::MaybeAbandon(VirtualProcess* p) {
   if (p->kind != VirtualProcess::Kind::kErpcCall) return;  // casts run for their effect
   if (!p->monitors.empty() || !p->links.empty()) return;
   if (p->call_id != 0) dispatcher_->Cancel(p->call_id);
-  procs_.Remove(p->key);
+  ForgetProcess(p);
 }
 
 void RpcServer::OnExitSignal(const ControlMessage& m, bool via_link) {
@@ -285,6 +328,7 @@ void RpcServer::OnDemonitor(const ControlMessage& m) {
     for (auto it = rex_calls_.begin(); it != rex_calls_.end(); ++it) {
       if (it->second.tag_ref == m.ref) {
         dispatcher_->Cancel(it->first);
+        Track(it->second.node, -1);
         rex_calls_.erase(it);
         break;
       }
@@ -377,6 +421,11 @@ void RpcServer::OnRex(const std::string& node, const ControlMessage& m) {
             RpcReply(CallOutcome::Exit(Term::Tuple({Atom("hornbeamd"), Atom("draining")}))));
       return;
     }
+    if (!Admit(node)) {
+      // What rex answers when it cannot spawn the call's process.
+      Reply(node, to, tag, RpcReply(CallOutcome::Exit(Atom("system_limit"))));
+      return;
+    }
     // `state` tells whether done already ran inside Dispatch (inline
     // routes), in which case there is nothing to track.
     struct State {
@@ -387,11 +436,14 @@ void RpcServer::OnRex(const std::string& node, const ControlMessage& m) {
     uint64_t id = dispatcher_->Dispatch(std::move(call), [this, node, to, tag, state](
                                                              const CallOutcome& o) {
       state->finished = true;
-      rex_calls_.erase(state->id);
+      if (rex_calls_.erase(state->id)) Track(node, -1);
       Reply(node, to, tag, RpcReply(o));
     });
     state->id = id;
-    if (!state->finished) rex_calls_[id] = RexCall{node, tag_ref};
+    if (!state->finished) {
+      rex_calls_[id] = RexCall{node, tag_ref};
+      Track(node, +1);
+    }
     return;
   }
   if (msg.is_tuple(2) && msg[0].is_atom("$gen_cast") && msg[1].is_tuple(5) &&

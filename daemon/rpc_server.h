@@ -40,6 +40,18 @@ class RpcServer : public DistHandler {
   // While draining, new calls are refused with {error, {hornbeamd, draining}}
   // style errors (see rpc_server.cc) and in-flight calls finish.
   void set_draining(bool d) { draining_ = d; }
+  // Calls in flight allowed per peer node and in total; a call over either
+  // is refused the way a BEAM node out of processes refuses a spawn
+  // (system_limit) and counted in `metrics` (may be null).
+  void set_limits(uint32_t per_peer, uint32_t total, Metrics* metrics) {
+    max_per_peer_ = per_peer;
+    max_total_ = total;
+    metrics_ = metrics;
+  }
+  size_t inflight_of(const std::string& node) const {
+    auto it = inflight_by_node_.find(node);
+    return it == inflight_by_node_.end() ? 0 : it->second;
+  }
   size_t processes() const { return procs_.size(); }
 
  private:
@@ -60,12 +72,22 @@ class RpcServer : public DistHandler {
   void Reply(const std::string& node, const Term& to, const Term& tag, Term value);
   void Send(const std::string& node, const ControlMessage& m);
   static std::string NodeOf(const Term& pid);
+  // Whether `node` may start one more call; counts and logs a refusal.
+  bool Admit(const std::string& node);
+  void Track(const std::string& node, int delta);
+  void ForgetProcess(VirtualProcess* p);
 
   std::string node_name_;
   Dispatcher* dispatcher_;
   SendFn send_;
   ProcessTable procs_;
   bool draining_ = false;
+  uint32_t max_per_peer_ = ~0u;
+  uint32_t max_total_ = ~0u;
+  Metrics* metrics_ = nullptr;
+  std::unordered_map<std::string, uint32_t> inflight_by_node_;
+  uint64_t inflight_total_ = 0;
+  uint64_t refusals_logged_ = 0;
 
   struct RexCall {
     std::string node;

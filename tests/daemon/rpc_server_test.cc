@@ -294,3 +294,47 @@ TEST_CASE("a spawn request from a pid of another node is ignored", "[rpc_server]
 
 }  // namespace
 }  // namespace hb
+
+namespace hb {
+namespace {
+
+TEST_CASE("calls over the per-peer limit are refused like a spawn at the process limit",
+          "[rpc_server][limits]") {
+  Fixture fx;
+  fx.server->set_limits(2, 100, &fx.metrics);
+  for (uint32_t i = 0; i < 3; ++i) {
+    fx.server->OnControl(kPeer, fx.SpawnErpc(PeerPid(10 + i), PeerRef(10 + i), PeerRef(20 + i),
+                                             "health", "sleep", Term::List({Term::Int(200)})));
+  }
+  REQUIRE(fx.sent.size() == 3);
+  CHECK(fx.sent[0].second.result.is_pid());
+  CHECK(fx.sent[1].second.result.is_pid());
+  CHECK(fx.sent[2].second.result.is_atom("system_limit"));
+  CHECK(fx.server->inflight_of(kPeer) == 2);
+  CHECK(fx.metrics.rejected_by_reason().at("inflight_per_peer") == 1);
+  // Another node still gets through: limits are per peer.
+  Term other = Term::MakePid({"other@host", 1, 0, 3});
+  fx.server->OnControl("other@host", fx.SpawnErpc(other, Term::MakeRef({"other@host", 3, {1}}),
+                                                  Term::MakeRef({"other@host", 3, {2}}), "health",
+                                                  "ping", Term::Nil()));
+  CHECK(fx.sent.back().second.op == ControlOp::kMonitorPExit);
+  // Once the calls finish the peer may call again.
+  REQUIRE(fx.RunUntil([&] { return fx.server->inflight_of(kPeer) == 0; }));
+}
+
+TEST_CASE("the total limit applies across peers", "[rpc_server][limits]") {
+  Fixture fx;
+  fx.server->set_limits(100, 1, &fx.metrics);
+  fx.server->OnControl(kPeer, fx.SpawnErpc(PeerPid(1), PeerRef(1), PeerRef(2), "health", "sleep",
+                                           Term::List({Term::Int(100)})));
+  Term other = Term::MakePid({"other@host", 1, 0, 3});
+  fx.server->OnControl("other@host", fx.SpawnErpc(other, Term::MakeRef({"other@host", 3, {1}}),
+                                                  Term::MakeRef({"other@host", 3, {2}}), "health",
+                                                  "ping", Term::Nil()));
+  CHECK(fx.sent.back().second.result.is_atom("system_limit"));
+  CHECK(fx.metrics.rejected_by_reason().at("inflight_total") == 1);
+  REQUIRE(fx.RunUntil([&] { return fx.dispatcher->inflight() == 0; }));
+}
+
+}  // namespace
+}  // namespace hb

@@ -15,6 +15,7 @@ namespace {
 
 bool SameConfig(const ModelConfig& a, const ModelConfig& b) {
   return a.name == b.name && a.plugin == b.plugin && a.options_json == b.options_json &&
+         a.stuck_after_ms == b.stuck_after_ms &&
          a.instances == b.instances && a.devices == b.devices &&
          a.max_batch_size == b.max_batch_size && a.max_queue_delay_us == b.max_queue_delay_us &&
          a.max_queue == b.max_queue;
@@ -354,7 +355,10 @@ bool ModelRegistry::degraded() const {
     if (slot->status != "ok") return true;
     // An execute running far longer than this model's batches usually take
     // means a hung plugin or device.
-    if (slot->batcher && slot->batcher->Stats().longest_running_execute_ms > 10000) return true;
+    if (slot->batcher &&
+        slot->batcher->Stats().longest_running_execute_ms > slot->config.stuck_after_ms) {
+      return true;
+    }
   }
   return false;
 }
@@ -368,7 +372,8 @@ void ModelRegistry::ForEachModel(
       continue;
     }
     BatcherStats st = slot->batcher->Stats();
-    fn(name, st.longest_running_execute_ms > 10000 ? "degraded" : slot->status, &st);
+    fn(name, st.longest_running_execute_ms > slot->config.stuck_after_ms ? "degraded" : slot->status,
+       &st);
   }
 }
 
@@ -377,7 +382,9 @@ Term ModelRegistry::HealthTerm() const {
   for (const auto& [name, slot] : slots_) {
     BatcherStats st = slot->batcher ? slot->batcher->Stats() : BatcherStats();
     std::string status = slot->status;
-    if (status == "ok" && st.longest_running_execute_ms > 10000) status = "degraded";
+    if (status == "ok" && st.longest_running_execute_ms > slot->config.stuck_after_ms) {
+      status = "degraded";
+    }
     out.push_back(Term::Map({
         {Term::Atom("name"), Term::Atom(name)},
         {Term::Atom("status"), Term::Atom(status)},

@@ -93,6 +93,9 @@ Status ParseModel(const std::string& name, const nlohmann::json& v, ModelConfig*
     } else if (k == "max_queue") {
       HB_RETURN_IF_ERROR(uint(1, 10000000, &n));
       m->max_queue = n;
+    } else if (k == "stuck_after_ms") {
+      HB_RETURN_IF_ERROR(uint(10, 3600000, &n));
+      m->stuck_after_ms = n;
     } else {
       return InvalidArgument(key + ": unknown key");
     }
@@ -361,6 +364,7 @@ std::string EffectiveConfigJson(const Options& o, const std::string& plugin_dir)
     mj["max_batch_size"] = m.max_batch_size;
     mj["max_queue_delay_us"] = m.max_queue_delay_us;
     mj["max_queue"] = m.max_queue;
+    mj["stuck_after_ms"] = m.stuck_after_ms;
     j["models"][m.name] = mj;
   }
   j["routes"] = d.routes;

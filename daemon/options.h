@@ -24,6 +24,8 @@ struct ModelConfig {
   uint32_t max_batch_size = 64;
   uint64_t max_queue_delay_us = 2000;
   size_t max_queue = 4096;
+  // An execute running longer than this marks the model degraded in health.
+  uint64_t stuck_after_ms = 10000;
 };
 
 struct Options {

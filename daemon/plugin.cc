@@ -33,7 +33,25 @@ int HostIsCancelled(void*, uint64_t token) {
              : 0;
 }
 
-void* HostAlloc(void*, size_t size) { return malloc(size == 0 ? 1 : size); }
+// Host allocations carry a header with a magic word and their size, so a
+// plugin that returns a length larger than what it allocated (or a pointer
+// it did not get from us) is caught instead of read past.
+constexpr uint64_t kAllocMagic = 0x68626d656d6f7279ull;  // "hbmemory"
+struct AllocHeader {
+  uint64_t magic;
+  uint64_t size;
+};
+
+void* HostAlloc(void*, size_t size) {
+  if (size > (1ull << 32)) return nullptr;
+  auto* h = static_cast<AllocHeader*>(malloc(sizeof(AllocHeader) + (size == 0 ? 1 : size)));
+  if (h == nullptr) return nullptr;
+  h->magic = kAllocMagic;
+  h->size = size;
+  return h + 1;
+}
+
+AllocHeader* HeaderOf(void* p) { return static_cast<AllocHeader*>(p) - 1; }
 
 const hb_host_api kHostApi = {
     sizeof(hb_host_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, nullptr,
@@ -205,8 +223,23 @@ Status InstanceHandle::ExecuteTerm(const hb_term_request& request, std::string* 
   memset(&result, 0, sizeof(result));
   *code = model_->plugin()->api()->execute_term(instance_, &request, &result);
   if (result.data != nullptr) {
+    AllocHeader* h = HeaderOf(result.data);
+    if (h->magic != kAllocMagic) {
+      // Not ours: we cannot know its size or how to free it.
+      *code = HB_ERR_INTERNAL;
+      return Internal("plugin returned memory not allocated through host->alloc");
+    }
+    if (result.length > h->size) {
+      *code = HB_ERR_INTERNAL;
+      Status s = Internal("plugin returned a result of " + std::to_string(result.length) +
+                          " bytes in a " + std::to_string(h->size) + "-byte buffer");
+      h->magic = 0;
+      free(h);
+      return s;
+    }
     if (*code == HB_OK) out->assign(reinterpret_cast<char*>(result.data), result.length);
-    free(result.data);
+    h->magic = 0;
+    free(h);
   }
   if (*code != HB_OK) {
     return Status(StatusCode::kInvalidArgument,

@@ -6,106 +6,20 @@ binary and real erl nodes.
 usage: ops_test.py DAEMON_BINARY PLUGIN_DIR
 """
 import os
-import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from hbtest import Daemon, epmd_names  # noqa: E402
+
 DAEMON = None
 PLUGIN_DIR = None
-HOST = socket.gethostname().split(".")[0]
-
-
-def epmd_names():
-    out = subprocess.run(["epmd", "-names"], capture_output=True, text=True)
-    return out.stdout
-
-
-def erl_eval(cookie, expr, timeout=30):
-    """Runs `expr` on a fresh hidden erl node; returns what it printed."""
-    name = "hbops_cli_%s" % secrets.token_hex(3)
-    out = subprocess.run(
-        ["erl", "-sname", name, "-setcookie", cookie, "-hidden", "-noshell",
-         "-eval", expr + ", halt()."],
-        capture_output=True, text=True, timeout=timeout)
-    return out.stdout.strip()
-
-
-class Daemon:
-    """A hornbeamd under test, with a NOTIFY_SOCKET this test owns."""
-
-    def __init__(self, tmp, config=None, watchdog_usec=None, extra=()):
-        self.tmp = tmp
-        self.cookie = secrets.token_hex(8)
-        self.sname = "hbops_%s" % secrets.token_hex(3)
-        self.node = "%s@%s" % (self.sname, HOST)
-        self.sock_path = os.path.join(tmp, "notify.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.sock_path)
-        self.sock.settimeout(0.2)
-        self.messages = []  # (monotonic time, text)
-        self.stop_reader = False
-        env = dict(os.environ, NOTIFY_SOCKET=self.sock_path)
-        if watchdog_usec:
-            env["WATCHDOG_USEC"] = str(watchdog_usec)
-        args = [DAEMON, "--sname", self.sname, "--cookie", self.cookie]
-        if config:
-            path = os.path.join(tmp, "config.json")
-            with open(path, "w") as f:
-                f.write(config)
-            args += ["--config", path]
-        args += list(extra)
-        self.log = open(os.path.join(tmp, "daemon.log"), "w+")
-        self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
-        if watchdog_usec:
-            env["WATCHDOG_PID"] = str(self.proc.pid)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        while not self.stop_reader:
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def wait_for(self, field, after=0, timeout=15):
-        """Index of the first notify message at or after `after` holding `field`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for i, (_, text) in enumerate(self.messages[after:], after):
-                if field in text.split("\n"):
-                    return i
-            time.sleep(0.02)
-        raise AssertionError("no %r from the daemon; got %r; log:\n%s"
-                             % (field, self.messages, self.log_text()))
-
-    def log_text(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
-
-    def call(self, expr):
-        return erl_eval(self.cookie, expr.replace("NODE", "'%s'" % self.node))
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.stop_reader = True
-        self.reader.join()
-        self.sock.close()
-        self.log.close()
 
 
 class OpsTest(unittest.TestCase):
@@ -119,7 +33,7 @@ class OpsTest(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, **kw):
-        d = Daemon(self.tmp, **kw)
+        d = Daemon(DAEMON, self.tmp, notify=True, **kw)
         self.daemons.append(d)
         return d
 

@@ -5,10 +5,11 @@
 // Texts steer it: "FAIL..." fails that text with HB_ERR_INVALID_ARGUMENT,
 // "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
 // "HANG" sleeps until the host says the request is cancelled (at most 30 s),
-// "BATCHFAIL" fails the whole batch. Other texts embed to
+// "STUCK" blocks for 3 s ignoring cancellation, "BATCHFAIL" fails the whole batch. Other texts embed to
 // [len, first byte, batch size, 1.0].
 // Term functions: echo/1 returns its argument list, garbage/0 returns bytes
-// that are not a term, fail/1 returns HB_ERR_INVALID_ARGUMENT.
+// that are not a term, fail/1 returns HB_ERR_INVALID_ARGUMENT, liar/0 claims
+// a result longer than the buffer it allocated.
 #include <hornbeam/plugin.h>
 
 #include <chrono>
@@ -27,7 +28,7 @@
 namespace {
 
 const hb_host_api* g_host = nullptr;
-const char* const kTermFunctions[] = {"echo/1", "garbage/0", "fail/1", nullptr};
+const char* const kTermFunctions[] = {"echo/1", "garbage/0", "fail/1", "liar/0", nullptr};
 
 bool Starts(const hb_text_request& r, const char* p) {
   size_t n = strlen(p);
@@ -86,6 +87,9 @@ hb_status ExecuteText(void*, const hb_text_request* reqs, hb_text_result* res, u
       e[0] = std::nanf("");
     } else if (Starts(r, "SLOW")) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } else if (Starts(r, "STUCK")) {
+      // A plugin that ignores cancellation: blocks its instance for 3 s.
+      std::this_thread::sleep_for(std::chrono::seconds(3));
     } else if (Starts(r, "HANG")) {
       for (int k = 0; k < 3000 && !g_host->is_cancelled(g_host->host_ctx, r.token); ++k) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -99,6 +103,13 @@ hb_status ExecuteTerm(void*, const hb_term_request* req, hb_term_result* out) {
   if (strcmp(req->function, "fail") == 0) {
     snprintf(out->message, sizeof(out->message), "refused");
     return HB_ERR_INVALID_ARGUMENT;
+  }
+  if (strcmp(req->function, "liar") == 0) {
+    // Claims a megabyte from a 4-byte buffer: the host must not read it.
+    out->data = static_cast<uint8_t*>(g_host->alloc(g_host->host_ctx, 4));
+    memcpy(out->data, "\x83\x6a\x00\x00", 4);
+    out->length = 1 << 20;
+    return HB_OK;
   }
   if (strcmp(req->function, "garbage") == 0) {
     out->data = static_cast<uint8_t*>(g_host->alloc(g_host->host_ctx, 3));

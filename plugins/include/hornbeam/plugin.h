@@ -79,7 +79,9 @@ typedef struct hb_host_api {
    * or hb_term_request) has gone away; the plugin may skip that work. A
    * token is valid only during the execute call that carried it. */
   int (*is_cancelled)(void* host_ctx, uint64_t request_token);
-  /* Memory for results handed to the host (hb_term_result.data). */
+  /* Memory for results handed to the host (hb_term_result.data). The host
+   * remembers the size: a result claiming more bytes than were allocated is
+   * refused. */
   void* (*alloc)(void* host_ctx, size_t size);
 } hb_host_api;
 

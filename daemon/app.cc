@@ -1,6 +1,7 @@
 #include "daemon/app.h"
 
 #include <fnmatch.h>
+#include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -103,9 +104,15 @@ bool App::Start() {
   status_.models_health = [this] { return models_->HealthTerm(); };
   status_.models_metrics = [this] { return models_->MetricsTerm(); };
   status_.reloads = [this] { return models_->reloads_completed(); };
+  status_.processes = [this] { return server_ ? server_->processes() : 0; };
 
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
+  // Results are built on instance and worker threads and freed on the loop
+  // thread; glibc keeps such memory in per-thread arenas. Handing free pages
+  // back every few seconds keeps RSS flat under steady load (bench/soak.py).
+  uv_timer_init(&loop_, &trim_timer_);
+  uv_timer_start(&trim_timer_, [](uv_timer_t*) { malloc_trim(0); }, 5000, 5000);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   uv_signal_init(&loop_, &sighup_);
@@ -228,7 +235,10 @@ void App::FinishShutdown(int code) {
     if (h->loop && !uv_is_closing(h) && h->type != UV_UNKNOWN_HANDLE) uv_close(h, nullptr);
   };
   // Handles that Start() may not have reached are closed only if initialised.
-  if (drain_timer_.loop == &loop_) close(reinterpret_cast<uv_handle_t*>(&drain_timer_));
+  if (drain_timer_.loop == &loop_) {
+    close(reinterpret_cast<uv_handle_t*>(&drain_timer_));
+    close(reinterpret_cast<uv_handle_t*>(&trim_timer_));
+  }
   if (sigterm_.loop == &loop_) {
     close(reinterpret_cast<uv_handle_t*>(&sigterm_));
     close(reinterpret_cast<uv_handle_t*>(&sigint_));

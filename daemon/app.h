@@ -68,6 +68,7 @@ class App : public DistHandler {
   NodeStatus status_;
   uv_signal_t sigterm_, sigint_, sighup_;
   uv_timer_t drain_timer_;
+  uv_timer_t trim_timer_;
   uint64_t drain_deadline_ms_ = 0;
   bool draining_ = false;
   bool stopping_ = false;

@@ -31,6 +31,7 @@ struct NodeStatus {
   std::function<Term()> models_health;   // list of per-model maps
   std::function<Term()> models_metrics;  // map model -> stats
   std::function<uint64_t()> reloads;     // completed model reloads
+  std::function<uint64_t()> processes;   // live virtual processes
 };
 
 void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics);

@@ -89,6 +89,8 @@ void RpcServer::OnPeerDown(const std::string& node) {
 }
 
 void RpcServer::OnControl(const std::string& node, ControlMessage m) {
+  HB_LOG_DEBUG("from '" + node + "': " + ControlOpName(m.op) + " to " + m.to.Describe(60) +
+               (m.reason.is_nil() ? "" : " reason " + m.reason.Describe(60)));
   switch (m.op) {
     case ControlOp::kSpawnRequest:
       OnSpawnRequest(node, m);
@@ -136,6 +138,14 @@ void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m)
   const Term& from = m.from;
   if (!from.is_pid() || from.pid().node != node) {
     HB_LOG_WARN("SPAWN_REQUEST from '" + node + "' with a foreign or bad caller pid; ignored");
+    return;
+  }
+  if (!m.payload_error.ok()) {
+    // Arguments over the term limits: refuse this spawn only, as a node that
+    // cannot take it (system_limit); the caller's other calls go on.
+    if (metrics_) metrics_->RecordRejected("term_limit");
+    HB_LOG_WARN("refusing a call from '" + node + "': " + m.payload_error.message());
+    Send(node, MakeSpawnReply(m.ref, from, 0, Atom("system_limit")));
     return;
   }
   if (!Admit(node)) {
@@ -366,6 +376,14 @@ void RpcServer::OnUnlink(const std::string& node, const ControlMessage& m) {
 
 void RpcServer::OnRegSend(const std::string& node, const ControlMessage& m) {
   const std::string& name = m.to.text();
+  if (!m.payload_error.ok()) {
+    // Without the message we do not know whom to answer: drop it, as a
+    // BEAM drops what it cannot deliver.
+    if (metrics_) metrics_->RecordRejected("term_limit");
+    HB_LOG_WARN("dropped a message from '" + node + "' to '" + name + "': " +
+                m.payload_error.message());
+    return;
+  }
   const Term& msg = *m.message;
   if (name == "net_kernel") {
     // net_adm:ping/1: {'$gen_call', {Pid, Tag}, {is_auth, Node}} -> yes.

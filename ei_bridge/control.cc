@@ -173,6 +173,27 @@ Result<ControlMessage> DecodeControlPacket(std::string_view packet, const TermLi
                              " without its message");
     }
     Result<Term> p = DecodeVersioned(packet, &pos, limits);
+    if (!p.ok() && p.status().code() == StatusCode::kOutOfRange &&
+        static_cast<ControlOp>(op) != ControlOp::kSpawnRequestTT &&
+        (static_cast<ControlOp>(op) == ControlOp::kSpawnRequest ||
+         static_cast<ControlOp>(op) == ControlOp::kRegSend)) {
+      // A well-formed control with a payload over our limits: the call is
+      // refused, the connection (and the peer's other calls) stays.
+      ControlMessage m;
+      m.op = shape.base;
+      m.payload_error = Status(StatusCode::kOutOfRange, "message term: " + p.status().message());
+      switch (m.op) {
+        case ControlOp::kSpawnRequest:
+          m.ref = c[1];
+          m.from = c[2];
+          break;
+        default:
+          m.from = c[1];
+          m.to = c[3];
+          break;
+      }
+      return m;
+    }
     if (!p.ok()) return Status(p.status().code(), "message term: " + p.status().message());
     payload = std::move(p).value();
   }

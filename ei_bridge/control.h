@@ -78,11 +78,17 @@ struct ControlMessage {
   int64_t flags = 0;
   std::optional<Term> message;
   std::optional<Term> trace_token;
+  // SPAWN_REQUEST and REG_SEND only: the message exceeded TermLimits (depth,
+  // elements, size); `message` is empty and only ref/from/to are set, so the
+  // daemon can refuse that one call and keep the connection.
+  Status payload_error;
 };
 
 // Decodes the body of a 4-byte-framed packet that starts with 'p' (112),
 // i.e. `p | control | [payload]`. An unknown operation number is kNotFound
-// (log and ignore); anything else malformed is kInvalidArgument/kOutOfRange.
+// (log and ignore); anything else malformed is kInvalidArgument/kOutOfRange,
+// except a SPAWN_REQUEST or REG_SEND whose message is over the limits, which
+// decodes with `payload_error` set.
 Result<ControlMessage> DecodeControlPacket(std::string_view packet, const TermLimits& limits);
 
 // Encodes `m` (base operations only; never the _TT or PAYLOAD_ forms) as a

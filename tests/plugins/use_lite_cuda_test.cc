@@ -1,0 +1,156 @@
+// use_lite_cuda against the CPU model. Skips (prints SKIPPED and passes)
+// when the plugin was not built or no GPU / CUDA runtime is usable -- after
+// checking that the failure is the clean instance_create error the ABI
+// promises. Needs the model files like use_lite_test.cc.
+#include <dlfcn.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include "hornbeam/plugin.h"
+#include "plugins/use_lite/model.h"
+#include "plugins/use_lite/tokenizer.h"
+
+#ifndef HB_USE_LITE_CUDA_PLUGIN_PATH
+#define HB_USE_LITE_CUDA_PLUGIN_PATH ""
+#endif
+
+namespace {
+
+std::string CudaModelDir() {
+  const char* env = std::getenv("HB_USE_LITE_DIR");
+  return env != nullptr && *env != '\0' ? env : HB_USE_LITE_DEFAULT_MODEL_DIR;
+}
+
+void Skip(const std::string& why) {
+  std::cout << "SKIPPED: use_lite_cuda: " << why << std::endl;
+  WARN("SKIPPED: use_lite_cuda: " << why);
+}
+
+double CosineOf(const float* a, const float* b, size_t n) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    dot += static_cast<double>(a[i]) * b[i];
+    na += static_cast<double>(a[i]) * a[i];
+    nb += static_cast<double>(b[i]) * b[i];
+  }
+  return dot / std::sqrt(na * nb);
+}
+
+void NoLog(void*, hb_log_level, const char*) {}
+int NeverCancelled(void*, uint64_t) { return 0; }
+void* HostAlloc(void*, size_t size) { return std::malloc(size); }
+
+}  // namespace
+
+TEST_CASE("use_lite_cuda matches the CPU model on the GPU", "[use_lite][cuda]") {
+  const std::string path = HB_USE_LITE_CUDA_PLUGIN_PATH;
+  if (path.empty()) {
+    Skip("not built (CMake found no CUDA toolkit with cuBLAS)");
+    return;
+  }
+  const std::string dir = CudaModelDir();
+  struct stat st;
+  if (stat((dir + "/model.json").c_str(), &st) != 0) {
+    FAIL("USE Lite model files not found in " << dir << ": run scripts/fetch-use-lite " << dir);
+  }
+  void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    Skip(std::string("cannot load the CUDA runtime libraries: ") + dlerror());
+    return;
+  }
+  auto get_api = reinterpret_cast<hb_plugin_get_api_fn>(dlsym(lib, "hb_plugin_get_api"));
+  REQUIRE(get_api != nullptr);
+  CHECK(get_api(HB_PLUGIN_ABI_MAJOR + 1, 0) == nullptr);
+  const hb_plugin_api* api = get_api(HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR);
+  REQUIRE(api != nullptr);
+  CHECK(std::string(api->name) == "use_lite_cuda");
+
+  hb_host_api host{sizeof(hb_host_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, nullptr,
+                   &NoLog, &NeverCancelled, &HostAlloc};
+  char err[256] = "";
+  void* plugin = nullptr;
+  REQUIRE(api->init(&host, &plugin, err, sizeof(err)) == HB_OK);
+  void* model = nullptr;
+  hb_model_caps caps{};
+  caps.struct_size = sizeof(caps);
+  const std::string config = nlohmann::json{{"model_dir", dir}}.dump();
+  INFO(err);
+  REQUIRE(api->model_load(plugin, "use_lite_cuda", config.c_str(), &model, &caps, err,
+                          sizeof(err)) == HB_OK);
+  CHECK(caps.needs_gpu == 1);
+  CHECK(caps.output_dim == 512);
+  CHECK(caps.max_tokens == 128);
+  CHECK(caps.description != nullptr);
+
+  void* instance = nullptr;
+  CHECK(api->instance_create(model, -1, &instance, err, sizeof(err)) == HB_ERR_INVALID_ARGUMENT);
+  hb_status created = api->instance_create(model, 0, &instance, err, sizeof(err));
+  if (created != HB_OK) {
+    // No GPU here: the failure must be clean and say why.
+    CHECK(created == HB_ERR_UNAVAILABLE);
+    CHECK(std::strlen(err) > 0);
+    Skip(std::string("no usable GPU: ") + err);
+    api->model_unload(model);
+    api->fini(plugin);
+    dlclose(lib);
+    return;
+  }
+  std::cout << "use_lite_cuda on " << caps.description << std::endl;
+
+  hornbeam::use_lite::Tokenizer tokenizer;
+  hornbeam::use_lite::Model cpu;
+  std::string error;
+  REQUIRE(tokenizer.LoadFile(dir + "/vocab.json", &error));
+  REQUIRE(cpu.Load(dir, &error));
+  std::ifstream in(HB_USE_LITE_FIXTURE);
+  nlohmann::json fixture = nlohmann::json::parse(in);
+  std::vector<std::string> texts;
+  for (const auto& s : fixture.at("sentences")) texts.push_back(s.at("text").get<std::string>());
+
+  std::vector<hb_text_request> requests;
+  for (size_t i = 0; i < texts.size(); ++i) requests.push_back({texts[i].data(), texts[i].size(), i});
+  std::vector<float> gpu(texts.size() * 512);
+  std::vector<hb_text_result> results(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) results[i].embedding = gpu.data() + i * 512;
+  REQUIRE(api->execute_text(instance, requests.data(), results.data(),
+                            static_cast<uint32_t>(texts.size()), err, sizeof(err)) == HB_OK);
+
+  std::vector<std::vector<int32_t>> ids(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) REQUIRE(tokenizer.Encode(texts[i], &ids[i], &error));
+  std::vector<std::span<const int32_t>> spans(ids.begin(), ids.end());
+  std::vector<float> reference(texts.size() * 512);
+  hornbeam::use_lite::Workspace ws;
+  cpu.Embed(spans, reference.data(), &ws);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    INFO("text: " << texts[i]);
+    REQUIRE(results[i].status == HB_OK);
+    CHECK(CosineOf(gpu.data() + i * 512, reference.data() + i * 512, 512) >= 0.9999);
+  }
+
+  // A full batch of 256 (several texts per chunk, long ones included).
+  std::vector<hb_text_request> full;
+  for (size_t i = 0; i < caps.max_batch_size; ++i) full.push_back(requests[i % requests.size()]);
+  std::vector<float> full_out(full.size() * 512);
+  std::vector<hb_text_result> full_results(full.size());
+  for (size_t i = 0; i < full.size(); ++i) full_results[i].embedding = full_out.data() + i * 512;
+  REQUIRE(api->execute_text(instance, full.data(), full_results.data(),
+                            static_cast<uint32_t>(full.size()), err, sizeof(err)) == HB_OK);
+  for (size_t i = 0; i < full.size(); ++i) {
+    const size_t k = i % requests.size();
+    CHECK(CosineOf(full_out.data() + i * 512, reference.data() + k * 512, 512) >= 0.9999);
+  }
+
+  api->instance_destroy(instance);
+  api->model_unload(model);
+  api->fini(plugin);
+  dlclose(lib);
+}

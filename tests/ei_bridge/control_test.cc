@@ -13,6 +13,7 @@
 
 #include "ei_bridge/control.h"
 #include "ei_bridge/term.h"
+#include "tests/ei_bridge/bytes_util.h"
 #include "ei_bridge/term_validator.h"
 
 using hb::ControlMessage;
@@ -21,22 +22,10 @@ using hb::Term;
 
 namespace {
 
-std::string Bytes(std::initializer_list<int> v) {
-  std::string s;
-  for (int b : v) s.push_back(static_cast<char>(static_cast<uint8_t>(b)));
-  return s;
-}
+using hb::testing::Bytes;
+using hb::testing::Hex;
 
-std::string Hex(std::string_view s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-    out.push_back(' ');
-  }
-  return out;
-}
+
 
 // --- Real-node fixtures ------------------------------------------------------
 // Run 1 (creation 0x6b077604):

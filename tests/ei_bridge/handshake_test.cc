@@ -13,17 +13,15 @@
 
 #include "ei_bridge/dist_flags.h"
 #include "ei_bridge/handshake.h"
+#include "tests/ei_bridge/bytes_util.h"
 
 using hb::HandshakeAcceptor;
 using State = hb::HandshakeAcceptor::State;
 
 namespace {
 
-std::string Bytes(std::initializer_list<int> v) {
-  std::string s;
-  for (int b : v) s.push_back(static_cast<char>(static_cast<uint8_t>(b)));
-  return s;
-}
+using hb::testing::Bytes;
+
 
 void PutBE(std::string* out, uint64_t v, size_t n) {
   for (size_t i = n; i-- > 0;) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));

@@ -22,26 +22,15 @@
 
 #include "ei_bridge/ext_tags.h"
 #include "ei_bridge/term.h"
+#include "tests/ei_bridge/bytes_util.h"
 #include "ei_bridge/term_validator.h"
 
 namespace {
 
-std::string Bytes(std::initializer_list<int> v) {
-  std::string s;
-  for (int b : v) s.push_back(static_cast<char>(static_cast<uint8_t>(b)));
-  return s;
-}
+using hb::testing::Bytes;
+using hb::testing::Hex;
 
-std::string Hex(std::string_view s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-    out.push_back(' ');
-  }
-  return out;
-}
+
 
 // A heap buffer of exactly the bytes given: no slack, no NUL terminator.
 class ExactBuffer {

@@ -51,7 +51,7 @@ void* HostAlloc(void*, size_t size) { return std::malloc(size); }
 
 }  // namespace
 
-TEST_CASE("use_lite_cuda matches the CPU model on the GPU", "[use_lite][cuda]") {
+TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
   const std::string path = HB_USE_LITE_CUDA_PLUGIN_PATH;
   if (path.empty()) {
     Skip("not built (CMake found no CUDA toolkit with cuBLAS)");

@@ -126,7 +126,7 @@ std::vector<float> EmbedText(const Loaded& l, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("use_lite tokenizer matches the TF.js Tokenizer on every fixture", "[use_lite]") {
+TEST_CASE("tokenizer matches the TF.js Tokenizer on every fixture", "[use_lite]") {
   const Loaded& l = Load();
   REQUIRE(References().size() >= 50);
   for (const Reference& r : References()) {
@@ -138,7 +138,7 @@ TEST_CASE("use_lite tokenizer matches the TF.js Tokenizer on every fixture", "[u
   }
 }
 
-TEST_CASE("use_lite tokenizer rejects malformed UTF-8", "[use_lite]") {
+TEST_CASE("tokenizer rejects malformed UTF-8", "[use_lite]") {
   const Loaded& l = Load();
   std::vector<int32_t> ids;
   std::string error;
@@ -151,7 +151,7 @@ TEST_CASE("use_lite tokenizer rejects malformed UTF-8", "[use_lite]") {
   CHECK(ids.empty());
 }
 
-TEST_CASE("use_lite embeddings match the TF.js reference (cosine >= 0.999)", "[use_lite]") {
+TEST_CASE("embeddings match the TF.js reference (cosine >= 0.999)", "[use_lite]") {
   const Loaded& l = Load();
   const int dim = l.model.output_dim();
   REQUIRE(dim == 512);
@@ -163,7 +163,7 @@ TEST_CASE("use_lite embeddings match the TF.js reference (cosine >= 0.999)", "[u
   }
 }
 
-TEST_CASE("use_lite paraphrases score above unrelated sentences", "[use_lite]") {
+TEST_CASE("paraphrases score above unrelated sentences", "[use_lite]") {
   const Loaded& l = Load();
   const int dim = l.model.output_dim();
   auto cos = [&](const std::string& a, const std::string& b) {
@@ -183,7 +183,7 @@ TEST_CASE("use_lite paraphrases score above unrelated sentences", "[use_lite]") 
         cos("The weather is lovely this afternoon.", "I like to eat pizza with my friends."));
 }
 
-TEST_CASE("use_lite empty text gives a finite unit vector", "[use_lite]") {
+TEST_CASE("empty text gives a finite unit vector", "[use_lite]") {
   const Loaded& l = Load();
   std::vector<float> v = EmbedIds(l.model, {{}});
   double norm = 0;
@@ -197,7 +197,7 @@ TEST_CASE("use_lite empty text gives a finite unit vector", "[use_lite]") {
   CHECK(Cosine(v.data(), ReferenceFor("").vector.data(), v.size()) >= 0.999);
 }
 
-TEST_CASE("use_lite batch results equal single results", "[use_lite]") {
+TEST_CASE("batch results equal single results", "[use_lite]") {
   const Loaded& l = Load();
   const int dim = l.model.output_dim();
   std::vector<std::vector<int32_t>> all;
@@ -217,7 +217,7 @@ TEST_CASE("use_lite batch results equal single results", "[use_lite]") {
   }
 }
 
-TEST_CASE("use_lite reads only the first max_length tokens", "[use_lite]") {
+TEST_CASE("reads only the first max_length tokens", "[use_lite]") {
   const Loaded& l = Load();
   const int max_length = l.model.dims().max_length;
   REQUIRE(max_length == 128);
@@ -263,7 +263,7 @@ std::string ConfigFor(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("use_lite plugin serves embeddings through the C ABI", "[use_lite][plugin]") {
+TEST_CASE("plugin serves embeddings through the C ABI", "[use_lite][plugin]") {
   RequireModelFiles();
   Library lib(HB_USE_LITE_PLUGIN_PATH);
   INFO("dlopen " << HB_USE_LITE_PLUGIN_PATH << ": " << (lib.handle ? "" : dlerror()));

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Model path benchmark: the in-process ceiling (plugin_bench at batch 256)
+# against the same model through the daemon from an Erlang client.
+#
+#   bench/ml_bench.sh [BUILD_DIR] [PLUGIN] [OPTIONS_JSON]
+#     defaults: build hashembed '{}'   (use_lite: ... use_lite '{"model_dir":"build/models/use_lite"}')
+# HB_BENCH_SECS seconds per cell (default 5).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="$(cd "${1:-$root/build}" && pwd)"
+plugin="${2:-hashembed}"
+options="${3:-{\}}"
+secs="${HB_BENCH_SECS:-5}"
+# shellcheck source=/dev/null
+source "$root/tests/integration/run_integration.sh"
+tmp="$(mktemp -d -t hb_mlbench.XXXXXX)"
+trap hb_on_exit EXIT
+trap 'exit 130' INT TERM
+hb_init "$tmp"
+
+ceiling="$("$build/bench/plugin_bench" "$build/plugins/$plugin.so" "$options" --batch 256 \
+  --seconds "$secs" --texts-per-second-only)"
+cat >"$tmp/config.json" <<JSON
+{"plugin_dir": "$build/plugins",
+ "models": {"m": {"plugin": "$plugin", "options": $options, "max_batch_size": 256,
+                  "max_queue_delay_us": 2000, "max_queue": 100000}},
+ "routes": {"ml": "m"}}
+JSON
+sname="hbmlbench_$$"
+hb_start_epmd
+"$build/hornbeamd" --sname "$sname" --cookie-file "$tmp/cookie" --config "$tmp/config.json" \
+  </dev/null >>"$tmp/daemon.log" 2>&1 &
+echo $! >"$tmp/daemon.pid"
+hb_wait 60 hb_registered "$sname"
+erlc -o "$tmp" "$root/bench/ml_bench.erl"
+rows="$(erl -sname "hbmlbc_$$" -setcookie "$HB_COOKIE" -hidden -noshell -pa "$tmp" \
+  -run ml_bench main "$sname@$HB_HOST" ml "$secs" </dev/null)"
+echo "plugin: $plugin $options, $(nproc) CPUs, $secs s per cell"
+echo
+echo "| path | texts/s | fraction |"
+echo "| --- | --- | --- |"
+printf '| in-process execute, batch 256 (ceiling) | %.1f | 1.00 |\n' "$ceiling"
+batch=""
+while IFS= read -r row; do
+  v="$(awk -F'|' '{gsub(/ /,"",$3); print $3}' <<<"$row")"
+  [[ -z "$batch" ]] && batch="$v"
+  name="$(awk -F'|' '{print $2}' <<<"$row")"
+  printf '|%s| %s | %.2f of ceiling, %.2f of batch |\n' "$name" "$v" \
+    "$(echo "$v / $ceiling" | bc -l)" "$(echo "$v / $batch" | bc -l)"
+done <<<"$rows"

@@ -1,0 +1,225 @@
+// use_lite_cuda: Universal Sentence Encoder Lite on an NVIDIA GPU (cuBLAS +
+// small kernels), behind the hornbeamd plugin C ABI. Same config, answers
+// and per-request errors as the CPU use_lite plugin; caps.needs_gpu is 1 and
+// instance_create(device) binds the instance to that GPU. Without a usable
+// GPU (no driver, no device, bad ordinal) instance_create fails cleanly with
+// HB_ERR_UNAVAILABLE; model_load itself only reads files.
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "hornbeam/plugin.h"
+#include "plugins/use_lite/cuda/cuda_encoder.h"
+#include "plugins/use_lite/plugin_support.h"
+
+namespace hornbeam::use_lite {
+namespace {
+
+struct PluginState {
+  Host host;
+};
+
+struct ModelState {
+  PluginState* plugin = nullptr;
+  LoadedModel loaded;
+};
+
+struct InstanceState {
+  ModelState* model = nullptr;
+  std::unique_ptr<CudaEncoder> encoder;
+  std::vector<uint32_t> runnable;
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<float> output;
+};
+
+HostTensor Tensor(const std::vector<float>& v) { return HostTensor{v.data(), v.size()}; }
+
+CudaModelSpec SpecOf(const Model& model) {
+  const ModelDims& dims = model.dims();
+  CudaModelSpec spec;
+  spec.vocab_rows = dims.vocab_rows;
+  spec.embed_dim = dims.embed_dim;
+  spec.model_dim = dims.model_dim;
+  spec.ffn_dim = dims.ffn_dim;
+  spec.heads = dims.heads;
+  spec.max_length = dims.max_length;
+  spec.ln_epsilon = dims.ln_epsilon;
+  spec.l2_epsilon = dims.l2_epsilon;
+  for (int l = 0; l < 2; ++l) {
+    const LayerWeights& w = model.layer(l);
+    CudaModelSpec::Layer& s = spec.layers[l];
+    s.in_dim = w.in_dim;
+    s.attn_dim = w.attn_dim;
+    s.query_scale = w.query_scale;
+    s.ln_attn_scale = Tensor(w.ln_attn_scale);
+    s.ln_attn_bias = Tensor(w.ln_attn_bias);
+    s.qkv_kernel = Tensor(w.qkv_kernel);
+    s.qkv_bias = Tensor(w.qkv_bias);
+    s.out_kernel = Tensor(w.out_kernel);
+    s.out_bias = Tensor(w.out_bias);
+    s.residual_kernel = Tensor(w.residual_kernel);
+    s.residual_bias = Tensor(w.residual_bias);
+    s.ln_ffn_scale = Tensor(w.ln_ffn_scale);
+    s.ln_ffn_bias = Tensor(w.ln_ffn_bias);
+    s.ffn1_kernel = Tensor(w.ffn1_kernel);
+    s.ffn1_bias = Tensor(w.ffn1_bias);
+    s.ffn2_kernel = Tensor(w.ffn2_kernel);
+    s.ffn2_bias = Tensor(w.ffn2_bias);
+  }
+  spec.embeddings = Tensor(model.embeddings());
+  spec.timing = Tensor(model.timing_table());
+  spec.tanh_kernel = Tensor(model.tanh_kernel());
+  spec.tanh_bias = Tensor(model.tanh_bias());
+  return spec;
+}
+
+hb_status Init(const hb_host_api* host, void** plugin_state, char* err, size_t err_size) {
+  try {
+    auto state = std::make_unique<PluginState>();
+    std::string error;
+    if (!state->host.Init(host, &error)) {
+      WriteMessage(err, err_size, "use_lite_cuda: " + error);
+      return HB_ERR_INVALID_ARGUMENT;
+    }
+    *plugin_state = state.release();
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite_cuda: out of memory");
+    return HB_ERR_RESOURCE;
+  }
+}
+
+void Fini(void* plugin_state) { delete static_cast<PluginState*>(plugin_state); }
+
+hb_status ModelLoad(void* plugin_state, const char* model_name, const char* config_json,
+                    void** model, hb_model_caps* caps, char* err, size_t err_size) {
+  try {
+    auto state = std::make_unique<ModelState>();
+    state->plugin = static_cast<PluginState*>(plugin_state);
+    std::string error;
+    if (!LoadModelFromConfig(config_json, &state->loaded, &error)) {
+      WriteMessage(err, err_size, "use_lite_cuda: " + error);
+      return HB_ERR_INVALID_ARGUMENT;
+    }
+    state->loaded.description = DescribeCudaDevices();
+    FillCaps(state->loaded.model, state->loaded.description.c_str(), /*needs_gpu=*/1, caps);
+    state->plugin->host.Log(HB_LOG_INFO, std::string("use_lite_cuda: loaded ") +
+                                             (model_name ? model_name : "?") + " from " +
+                                             state->loaded.model_dir + "; " +
+                                             state->loaded.description);
+    *model = state.release();
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite_cuda: out of memory loading the model");
+    return HB_ERR_RESOURCE;
+  } catch (const std::exception& e) {
+    WriteMessage(err, err_size, std::string("use_lite_cuda: ") + e.what());
+    return HB_ERR_INTERNAL;
+  }
+}
+
+void ModelUnload(void* model) { delete static_cast<ModelState*>(model); }
+
+hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err,
+                         size_t err_size) {
+  try {
+    if (device < 0) {
+      WriteMessage(err, err_size, "use_lite_cuda: needs a GPU ordinal (device >= 0), got " +
+                                      std::to_string(device));
+      return HB_ERR_INVALID_ARGUMENT;
+    }
+    auto state = std::make_unique<InstanceState>();
+    state->model = static_cast<ModelState*>(model);
+    std::string error;
+    state->encoder = CudaEncoder::Create(SpecOf(state->model->loaded.model), device, &error);
+    if (state->encoder == nullptr) {
+      WriteMessage(err, err_size, "use_lite_cuda: " + error);
+      return HB_ERR_UNAVAILABLE;
+    }
+    *instance = state.release();
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite_cuda: out of memory");
+    return HB_ERR_RESOURCE;
+  } catch (const std::exception& e) {
+    WriteMessage(err, err_size, std::string("use_lite_cuda: ") + e.what());
+    return HB_ERR_INTERNAL;
+  }
+}
+
+void InstanceDestroy(void* instance) { delete static_cast<InstanceState*>(instance); }
+
+hb_status ExecuteText(void* instance, const hb_text_request* requests, hb_text_result* results,
+                      uint32_t count, char* err, size_t err_size) {
+  auto* state = static_cast<InstanceState*>(instance);
+  if (count == 0) return HB_OK;
+  if (state == nullptr || requests == nullptr || results == nullptr) {
+    WriteMessage(err, err_size, "use_lite_cuda: NULL instance, requests or results");
+    return HB_ERR_INVALID_ARGUMENT;
+  }
+  if (count > kMaxBatchSize) {
+    WriteMessage(err, err_size, "use_lite_cuda: batch of " + std::to_string(count) +
+                                    " exceeds max_batch_size " + std::to_string(kMaxBatchSize));
+    return HB_ERR_INVALID_ARGUMENT;
+  }
+  try {
+    const LoadedModel& loaded = state->model->loaded;
+    PrepareBatch(state->model->plugin->host, loaded.tokenizer, requests, results, count,
+                 &state->runnable, &state->ids);
+    if (state->runnable.empty()) return HB_OK;
+    const size_t dim = loaded.model.output_dim();
+    state->output.resize(state->runnable.size() * dim);
+    std::string error;
+    if (!state->encoder->Embed(state->ids.data(), state->ids.size(), state->output.data(),
+                               &error)) {
+      WriteMessage(err, err_size, "use_lite_cuda: cuda:" +
+                                      std::to_string(state->encoder->device()) + ": " + error);
+      return HB_ERR_UNAVAILABLE;
+    }
+    for (size_t k = 0; k < state->runnable.size(); ++k) {
+      std::memcpy(results[state->runnable[k]].embedding, state->output.data() + k * dim,
+                  dim * sizeof(float));
+    }
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite_cuda: out of memory running the batch");
+    return HB_ERR_RESOURCE;
+  } catch (const std::exception& e) {
+    WriteMessage(err, err_size, std::string("use_lite_cuda: ") + e.what());
+    return HB_ERR_INTERNAL;
+  } catch (...) {
+    WriteMessage(err, err_size, "use_lite_cuda: unknown exception");
+    return HB_ERR_INTERNAL;
+  }
+}
+
+constexpr hb_plugin_api kApi = {
+    .struct_size = sizeof(hb_plugin_api),
+    .abi_major = HB_PLUGIN_ABI_MAJOR,
+    .abi_minor = HB_PLUGIN_ABI_MINOR,
+    .name = "use_lite_cuda",
+    .version = "1.0.0",
+    .init = Init,
+    .fini = Fini,
+    .model_load = ModelLoad,
+    .model_unload = ModelUnload,
+    .instance_create = InstanceCreate,
+    .instance_destroy = InstanceDestroy,
+    .execute_text = ExecuteText,
+    .execute_term = nullptr,
+};
+
+}  // namespace
+}  // namespace hornbeam::use_lite
+
+extern "C" HB_PLUGIN_EXPORT const hb_plugin_api* hb_plugin_get_api(uint32_t host_abi_major,
+                                                                   uint32_t host_abi_minor) {
+  // Our minor is 0, so every host of our major can take us (the host checks
+  // api->abi_minor <= its own).
+  (void)host_abi_minor;
+  if (host_abi_major != HB_PLUGIN_ABI_MAJOR) return nullptr;
+  return &hornbeam::use_lite::kApi;
+}

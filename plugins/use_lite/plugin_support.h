@@ -1,0 +1,69 @@
+// ABI plumbing shared by the use_lite (CPU) and use_lite_cuda plugins:
+// reading the host table and config, loading the model files, and turning a
+// batch of hb_text_requests into token ids with per-request failures.
+#ifndef HORNBEAM_PLUGINS_USE_LITE_PLUGIN_SUPPORT_H_
+#define HORNBEAM_PLUGINS_USE_LITE_PLUGIN_SUPPORT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hornbeam/plugin.h"
+#include "plugins/use_lite/model.h"
+#include "plugins/use_lite/tokenizer.h"
+
+namespace hornbeam::use_lite {
+
+// Longest batch execute_text accepts (hb_model_caps.max_batch_size).
+inline constexpr uint32_t kMaxBatchSize = 256;
+
+// Copies `message` into a host buffer, truncating, always NUL-terminated.
+void WriteMessage(char* buffer, size_t size, std::string_view message);
+
+// The host's callbacks, copied out of hb_host_api honouring its struct_size
+// (a field beyond struct_size is treated as absent).
+class Host {
+ public:
+  // Returns false with *error set when `api` is unusable.
+  bool Init(const hb_host_api* api, std::string* error);
+  void Log(hb_log_level level, const std::string& message) const;
+  bool IsCancelled(uint64_t token) const;
+
+ private:
+  void* ctx_ = nullptr;
+  void (*log_)(void*, hb_log_level, const char*) = nullptr;
+  int (*is_cancelled_)(void*, uint64_t) = nullptr;
+};
+
+// Tokenizer + weights, shared read-only by every instance of a model.
+struct LoadedModel {
+  Tokenizer tokenizer;
+  Model model;
+  std::string model_dir;
+  std::string description;  // storage for hb_model_caps.description
+};
+
+// Parses {"model_dir": "..."} and loads the files found there. On failure
+// returns false with *error naming what is missing and how to fetch it.
+bool LoadModelFromConfig(const char* config_json, LoadedModel* loaded, std::string* error);
+
+// Fills the caps the use_lite plugins report. Writes only hb_model_caps as of
+// ABI 1.0 (every 1.x host's struct has those fields) and sets struct_size to
+// match, so a newer host knows which fields it got.
+void FillCaps(const Model& model, const char* description, uint32_t needs_gpu,
+              hb_model_caps* caps);
+
+// Tokenizes every request. Requests that are cancelled, malformed (NULL
+// text with a length, NULL embedding, invalid UTF-8) get their status and
+// message set here and are left out; the rest are listed in *runnable with
+// their ids in *ids (same order). Results of runnable requests get HB_OK.
+void PrepareBatch(const Host& host, const Tokenizer& tokenizer,
+                  const hb_text_request* requests, hb_text_result* results, uint32_t count,
+                  std::vector<uint32_t>* runnable, std::vector<std::vector<int32_t>>* ids);
+
+}  // namespace hornbeam::use_lite
+
+#endif  // HORNBEAM_PLUGINS_USE_LITE_PLUGIN_SUPPORT_H_

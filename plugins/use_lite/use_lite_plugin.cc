@@ -1,0 +1,178 @@
+// use_lite: Universal Sentence Encoder Lite on the CPU (OpenBLAS), behind the
+// hornbeamd plugin C ABI (plugins/include/hornbeam/plugin.h).
+//
+// Config (the model's "options"): {"model_dir": "<dir from scripts/fetch-use-lite>"}
+// Caps: output_dim 512, max_batch_size 256, max_tokens 128 (the graph's own
+// ClipToMaxLength; later tokens are ignored), needs_gpu 0.
+// Answers: the l2-normalised 512-d embedding. A text with no tokens (empty)
+// gets the embedding of the empty sequence -- what the graph computes for an
+// all-padding row -- which is finite and the same for every empty text.
+// Errors per request: invalid UTF-8, NULL buffers, cancellation. Texts over
+// 16 KiB are tokenized from their first 16 KiB (see plugin_support.cc).
+// Threads: GEMMs run on OpenBLAS's process-wide pool (OPENBLAS_NUM_THREADS,
+// default all cores); with several CPU instances, lower it to share cores.
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "hornbeam/plugin.h"
+#include "plugins/use_lite/plugin_support.h"
+
+namespace hornbeam::use_lite {
+namespace {
+
+struct PluginState {
+  Host host;
+};
+
+struct ModelState {
+  PluginState* plugin = nullptr;
+  LoadedModel loaded;
+};
+
+// One per host worker; execute_text never runs concurrently on one instance,
+// so the scratch buffers need no lock.
+struct InstanceState {
+  ModelState* model = nullptr;
+  Workspace workspace;
+  std::vector<uint32_t> runnable;
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<std::span<const int32_t>> spans;
+  std::vector<float> output;
+};
+
+hb_status Init(const hb_host_api* host, void** plugin_state, char* err, size_t err_size) {
+  try {
+    auto state = std::make_unique<PluginState>();
+    std::string error;
+    if (!state->host.Init(host, &error)) {
+      WriteMessage(err, err_size, "use_lite: " + error);
+      return HB_ERR_INVALID_ARGUMENT;
+    }
+    *plugin_state = state.release();
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite: out of memory");
+    return HB_ERR_RESOURCE;
+  }
+}
+
+void Fini(void* plugin_state) { delete static_cast<PluginState*>(plugin_state); }
+
+hb_status ModelLoad(void* plugin_state, const char* model_name, const char* config_json,
+                    void** model, hb_model_caps* caps, char* err, size_t err_size) {
+  try {
+    auto state = std::make_unique<ModelState>();
+    state->plugin = static_cast<PluginState*>(plugin_state);
+    std::string error;
+    if (!LoadModelFromConfig(config_json, &state->loaded, &error)) {
+      WriteMessage(err, err_size, "use_lite: " + error);
+      return HB_ERR_INVALID_ARGUMENT;
+    }
+    state->loaded.description = "cpu (OpenBLAS)";
+    FillCaps(state->loaded.model, state->loaded.description.c_str(), /*needs_gpu=*/0, caps);
+    state->plugin->host.Log(HB_LOG_INFO, std::string("use_lite: loaded ") +
+                                             (model_name ? model_name : "?") + " from " +
+                                             state->loaded.model_dir);
+    *model = state.release();
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite: out of memory loading the model");
+    return HB_ERR_RESOURCE;
+  } catch (const std::exception& e) {
+    WriteMessage(err, err_size, std::string("use_lite: ") + e.what());
+    return HB_ERR_INTERNAL;
+  }
+}
+
+void ModelUnload(void* model) { delete static_cast<ModelState*>(model); }
+
+hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err,
+                         size_t err_size) {
+  try {
+    auto state = std::make_unique<InstanceState>();
+    state->model = static_cast<ModelState*>(model);
+    if (device >= 0) {
+      // needs_gpu is 0, so a GPU ordinal is a host choice we can ignore.
+      state->model->plugin->host.Log(
+          HB_LOG_WARNING, "use_lite: runs on the CPU; ignoring device " + std::to_string(device));
+    }
+    *instance = state.release();
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite: out of memory");
+    return HB_ERR_RESOURCE;
+  }
+}
+
+void InstanceDestroy(void* instance) { delete static_cast<InstanceState*>(instance); }
+
+hb_status ExecuteText(void* instance, const hb_text_request* requests, hb_text_result* results,
+                      uint32_t count, char* err, size_t err_size) {
+  auto* state = static_cast<InstanceState*>(instance);
+  if (count == 0) return HB_OK;
+  if (state == nullptr || requests == nullptr || results == nullptr) {
+    WriteMessage(err, err_size, "use_lite: NULL instance, requests or results");
+    return HB_ERR_INVALID_ARGUMENT;
+  }
+  if (count > kMaxBatchSize) {
+    WriteMessage(err, err_size, "use_lite: batch of " + std::to_string(count) +
+                                    " exceeds max_batch_size " + std::to_string(kMaxBatchSize));
+    return HB_ERR_INVALID_ARGUMENT;
+  }
+  try {
+    const LoadedModel& loaded = state->model->loaded;
+    PrepareBatch(state->model->plugin->host, loaded.tokenizer, requests, results, count,
+                 &state->runnable, &state->ids);
+    if (state->runnable.empty()) return HB_OK;
+    state->spans.assign(state->ids.begin(), state->ids.end());
+    const size_t dim = loaded.model.output_dim();
+    state->output.resize(state->runnable.size() * dim);
+    loaded.model.Embed(state->spans, state->output.data(), &state->workspace);
+    for (size_t k = 0; k < state->runnable.size(); ++k) {
+      std::memcpy(results[state->runnable[k]].embedding, state->output.data() + k * dim,
+                  dim * sizeof(float));
+    }
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, "use_lite: out of memory running the batch");
+    return HB_ERR_RESOURCE;
+  } catch (const std::exception& e) {
+    WriteMessage(err, err_size, std::string("use_lite: ") + e.what());
+    return HB_ERR_INTERNAL;
+  } catch (...) {
+    WriteMessage(err, err_size, "use_lite: unknown exception");
+    return HB_ERR_INTERNAL;
+  }
+}
+
+constexpr hb_plugin_api kApi = {
+    .struct_size = sizeof(hb_plugin_api),
+    .abi_major = HB_PLUGIN_ABI_MAJOR,
+    .abi_minor = HB_PLUGIN_ABI_MINOR,
+    .name = "use_lite",
+    .version = "1.0.0",
+    .init = Init,
+    .fini = Fini,
+    .model_load = ModelLoad,
+    .model_unload = ModelUnload,
+    .instance_create = InstanceCreate,
+    .instance_destroy = InstanceDestroy,
+    .execute_text = ExecuteText,
+    .execute_term = nullptr,
+};
+
+}  // namespace
+}  // namespace hornbeam::use_lite
+
+extern "C" HB_PLUGIN_EXPORT const hb_plugin_api* hb_plugin_get_api(uint32_t host_abi_major,
+                                                                   uint32_t host_abi_minor) {
+  // A host of another major speaks another ABI. Our minor is 0, so every
+  // host of our major can take us (the host checks api->abi_minor <= its own).
+  (void)host_abi_minor;
+  if (host_abi_major != HB_PLUGIN_ABI_MAJOR) return nullptr;
+  return &hornbeam::use_lite::kApi;
+}

@@ -58,7 +58,10 @@ const hb_host_api kHostApi = {
     HostLog,             HostIsCancelled,     HostAlloc,
 };
 
-std::string ErrText(const char* buf) { return std::string(buf, strnlen(buf, 1024)); }
+template <size_t N>
+std::string ErrText(const char (&buf)[N]) {
+  return std::string(buf, strnlen(buf, N));
+}
 
 // Copies `src` to a fresh private file so the dynamic loader maps a file
 // nobody else writes to.

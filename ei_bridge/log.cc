@@ -59,7 +59,7 @@ void LogLine(LogLevel level, std::string_view message) {
     gettimeofday(&tv, nullptr);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    char stamp[40];
+    char stamp[64];
     snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              static_cast<int>(tv.tv_usec / 1000));

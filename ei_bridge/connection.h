@@ -34,6 +34,8 @@ class Connection {
   // handshake deadline.
   void Begin();
   bool SendControl(const ControlMessage& m);
+  // Writes what was queued since the last flush (DistNode's check phase).
+  void Flush();
   // Starts closing; idempotent. `why` goes into the log line.
   void Close(const std::string& why);
 
@@ -51,6 +53,7 @@ class Connection {
   void OnTimer();
   void WritePacket(std::string_view body, size_t header_bytes);
   void WriteRaw(std::string data);
+  void ScheduleFlush();
   void HandleClosed();
   std::string Who() const;
 
@@ -69,6 +72,8 @@ class Connection {
   uint32_t peer_creation_ = 0;
   uint64_t last_read_ms_ = 0;
   bool wrote_since_tick_ = false;
+  std::string out_;              // packets queued for this iteration's flush
+  bool flush_scheduled_ = false;
   size_t queued_bytes_ = 0;
   int pending_writes_ = 0;
 };

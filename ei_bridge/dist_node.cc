@@ -1,5 +1,6 @@
 #include "ei_bridge/dist_node.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "ei_bridge/connection.h"
@@ -13,6 +14,19 @@ DistNode::DistNode(uv_loop_t* loop, DistConfig config, DistHandler* handler)
       node_name_(config_.node_name()) {
   uv_tcp_init(loop_, &listener_);
   listener_.data = this;
+  uv_check_init(loop_, &flush_check_);
+  flush_check_.data = this;
+  uv_check_start(&flush_check_, [](uv_check_t* c) { static_cast<DistNode*>(c->data)->FlushAll(); });
+  // The check handle alone must not keep the loop running.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_check_));
+}
+
+void DistNode::FlushAll() {
+  // Connections are deleted only in the close phase, after this check
+  // phase, so every pointer here is still valid (closing ones skip).
+  std::vector<Connection*> batch;
+  batch.swap(dirty_);
+  for (Connection* c : batch) c->Flush();
 }
 
 DistNode::~DistNode() { assert(all_.empty() && "DistNode destroyed before Stop() finished"); }
@@ -109,6 +123,7 @@ void DistNode::OnConnectionClosing(Connection* c) {
 }
 
 void DistNode::OnConnectionGone(Connection* c) {
+  dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end());
   all_.erase(c);
   MaybeFinishStop();
 }
@@ -144,6 +159,11 @@ void DistNode::Stop(std::function<void()> done) {
   } else {
     epmd_closed_ = true;
   }
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), [](uv_handle_t* h) {
+    auto* self = static_cast<DistNode*>(h->data);
+    self->check_closed_ = true;
+    self->MaybeFinishStop();
+  });
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) {
     auto* self = static_cast<DistNode*>(h->data);
     self->listener_closed_ = true;
@@ -155,7 +175,8 @@ void DistNode::Stop(std::function<void()> done) {
 }
 
 void DistNode::MaybeFinishStop() {
-  if (stopping_ && epmd_closed_ && listener_closed_ && all_.empty() && stop_done_) {
+  if (stopping_ && epmd_closed_ && listener_closed_ && check_closed_ && all_.empty() &&
+      stop_done_) {
     epmd_.reset();
     auto f = std::move(stop_done_);
     stop_done_ = nullptr;

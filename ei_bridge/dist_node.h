@@ -113,6 +113,9 @@ class DistNode {
   // Called when a Connection's handles are all closed.
   void OnConnectionGone(Connection* c);
   void MaybeFinishStop();
+  // Connections with queued output, flushed at the loop's check phase.
+  void ScheduleFlush(Connection* c) { dirty_.push_back(c); }
+  void FlushAll();
 
   uv_loop_t* loop_;
   DistConfig config_;
@@ -121,6 +124,9 @@ class DistNode {
   uint32_t creation_ = 0;
   uint16_t port_ = 0;
   uv_tcp_t listener_;
+  uv_check_t flush_check_;
+  std::vector<Connection*> dirty_;
+  bool check_closed_ = false;
   bool listening_ = false;
   bool stopping_ = false;
   std::unique_ptr<EpmdClient> epmd_;

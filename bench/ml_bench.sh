@@ -18,8 +18,8 @@ trap hb_on_exit EXIT
 trap 'exit 130' INT TERM
 hb_init "$tmp"
 
-ceiling="$("$build/bench/plugin_bench" "$build/plugins/$plugin.so" "$options" --batch 256 \
-  --seconds "$secs" --texts-per-second-only)"
+ceiling="$("$build/bench/plugin_bench" "$build/plugins/$plugin.so" "$options" --batches 256 \
+  --seconds "$secs" --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readlines()[-1])["texts_per_s"])')"
 cat >"$tmp/config.json" <<JSON
 {"plugin_dir": "$build/plugins",
  "models": {"m": {"plugin": "$plugin", "options": $options, "max_batch_size": 256,

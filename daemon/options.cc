@@ -79,7 +79,10 @@ Status ParseModel(const std::string& name, const nlohmann::json& v, ModelConfig*
       if (!x.is_array() || x.empty()) return InvalidArgument(key + ": expected a non-empty array");
       m->devices.clear();
       for (const auto& d : x) {
-        if (!d.is_number_integer() || d.get<int64_t>() < -1 || d.get<int64_t>() > 255) {
+        // is_number_integer holds for unsigned numbers too, and get<int64_t>
+        // would wrap 2^64-1 to -1: check the sign kind first.
+        if (!d.is_number_integer() ||
+            (d.is_number_unsigned() ? d.get<uint64_t>() > 255 : d.get<int64_t>() < -1)) {
           return InvalidArgument(key + ": devices are -1 (CPU) or a GPU ordinal");
         }
         m->devices.push_back(static_cast<int>(d.get<int64_t>()));
@@ -124,7 +127,8 @@ Status ApplyConfigJson(const std::string& text, Options* o) {
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for numbers JSON cannot hold (1e309).
     return InvalidArgument(std::string("config is not valid JSON: ") + e.what());
   }
   if (!doc.is_object()) return InvalidArgument("config must be a JSON object");
@@ -205,7 +209,8 @@ Status ApplyConfigJson(const std::string& text, Options* o) {
     } else if (k == "metrics_address") {
       HB_RETURN_IF_ERROR(Get(v, "metrics_address", &o->metrics_address));
     } else if (k == "metrics_port") {
-      if (!v.is_number_integer() || v.get<int64_t>() < -1 || v.get<int64_t>() > 65535) {
+      if (!v.is_number_integer() ||
+          (v.is_number_unsigned() ? v.get<uint64_t>() > 65535 : v.get<int64_t>() < -1)) {
         return InvalidArgument("config key 'metrics_port': expected -1 (off) or 0..65535");
       }
       o->metrics_port = static_cast<int32_t>(v.get<int64_t>());

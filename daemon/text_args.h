@@ -8,10 +8,10 @@
 
 #include "ei_bridge/status.h"
 #include "ei_bridge/term.h"
+#include "ei_bridge/utf8.h"  // IsValidUtf8
 
 namespace hb {
 
-bool IsValidUtf8(std::string_view s);
 // A binary (valid UTF-8) or a list of Unicode code points -> UTF-8 bytes.
 Result<std::string> TermToText(const Term& t);
 

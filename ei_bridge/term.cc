@@ -64,6 +64,7 @@ Term Term::List(std::vector<Term> elems) {
   return t;
 }
 Term Term::ImproperList(std::vector<Term> elems, Term tail) {
+  if (elems.empty()) return tail;  // [ | T] is T, as the BEAM decodes it
   if (tail.is_list()) {  // [a | [b, c]] is just [a, b, c]
     for (const Term& e : tail.items_) elems.push_back(e);
     Term t = List(std::move(elems));

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ei_bridge/ext_tags.h"
+#include "ei_bridge/utf8.h"
 
 namespace hb {
 namespace {
@@ -95,9 +96,12 @@ Status Walker::AtomBody(uint32_t tag) {
   if ((tag == kAtomExt || tag == kSmallAtomExt) && len > 255) return OutOfRange("atom too long");
   HB_RETURN_IF_ERROR(Need(len, "atom text"));
   if (tag == kAtomUtf8Ext || tag == kSmallAtomUtf8Ext) {
-    // Erlang's limit is 255 characters: count the bytes that start one.
+    // The BEAM refuses UTF-8 atoms that are not UTF-8 or longer than 255
+    // characters, and ei could decode them but never encode them back.
+    std::string_view text = data_.substr(pos_, len);
+    if (!IsValidUtf8(text)) return InvalidArgument("atom is not valid UTF-8");
     size_t chars = 0;
-    for (size_t i = 0; i < len; ++i) chars += (static_cast<uint8_t>(data_[pos_ + i]) & 0xC0) != 0x80;
+    for (char c : text) chars += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
     if (chars > 255) return OutOfRange("atom too long");
   }
   return Skip(len, "atom text");
@@ -128,8 +132,14 @@ Status Walker::Term(size_t depth) {
       // never send it, and ei parses it with sscanf, which reads until a NUL
       // -- possibly past the packet. Refuse it.
       return InvalidArgument("FLOAT_EXT (old text float) is not accepted");
-    case kNewFloatExt:
+    case kNewFloatExt: {
+      // NaN and infinities: the BEAM never sends them and ei cannot encode
+      // them back (a reply echoing one would be lost).
+      HB_RETURN_IF_ERROR(Need(8, "float"));
+      uint32_t hi = (static_cast<uint8_t>(data_[pos_]) << 8) | static_cast<uint8_t>(data_[pos_ + 1]);
+      if ((hi & 0x7FF0) == 0x7FF0) return InvalidArgument("float is not finite");
       return Skip(8, "float");
+    }
     case kAtomExt:
     case kSmallAtomExt:
     case kAtomUtf8Ext:
@@ -175,7 +185,10 @@ Status Walker::Term(size_t depth) {
     case kNilExt:
       return Status::Ok();
     case kStringExt:
+      // Decoded as a list of one integer per byte: count them all.
       HB_RETURN_IF_ERROR(U16(&n, "string length"));
+      HB_RETURN_IF_ERROR(Need(n, "string"));
+      HB_RETURN_IF_ERROR(Count(n));
       return Skip(n, "string");
     case kListExt:
       HB_RETURN_IF_ERROR(U32(&n, "list length"));

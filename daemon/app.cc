@@ -105,6 +105,18 @@ bool App::Start() {
   status_.models_metrics = [this] { return models_->MetricsTerm(); };
   status_.reloads = [this] { return models_->reloads_completed(); };
   status_.processes = [this] { return server_ ? server_->processes() : 0; };
+  status_.wire_metrics = [this] {
+    const DistStats& d = node_->stats();
+    auto n = [](uint64_t v) { return Term::Int(static_cast<int64_t>(v)); };
+    return Term::Map({{Term::Atom("connections_accepted"), n(d.connections_accepted)},
+                      {Term::Atom("handshakes_failed"), n(d.handshakes_failed)},
+                      {Term::Atom("bad_packets"), n(d.bad_packets)},
+                      {Term::Atom("refused_connection_limit"), n(d.refused_connection_limit)},
+                      {Term::Atom("packets_in"), n(d.packets_in)},
+                      {Term::Atom("packets_out"), n(d.packets_out)},
+                      {Term::Atom("bytes_in"), n(d.bytes_in)},
+                      {Term::Atom("bytes_out"), n(d.bytes_out)}});
+  };
 
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;

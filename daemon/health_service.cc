@@ -65,6 +65,7 @@ void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* me
     std::vector<std::pair<Term, Term>> pairs;
     for (size_t i = 0; i + 1 < t.size(); i += 2) pairs.emplace_back(t[i], t[i + 1]);
     pairs.emplace_back(Term::Atom("models"), status->models_metrics());
+    if (status->wire_metrics) pairs.emplace_back(Term::Atom("wire"), status->wire_metrics());
     return CallOutcome::Return(Term::Map(std::move(pairs)));
   };
   router->Add("metrics", "get_all", 0, get_all);

@@ -32,6 +32,7 @@ struct NodeStatus {
   std::function<Term()> models_metrics;  // map model -> stats
   std::function<uint64_t()> reloads;     // completed model reloads
   std::function<uint64_t()> processes;   // live virtual processes
+  std::function<Term()> wire_metrics;    // connection-level counters
 };
 
 void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics);

@@ -68,8 +68,11 @@ std::string RenderPrometheus(const PrometheusInputs& in) {
     w.Sample("hornbeam_sent_bytes_total", "", in.dist->bytes_out);
     w.Family("hornbeam_handshake_failures_total", "counter", "Refused or failed handshakes.");
     w.Sample("hornbeam_handshake_failures_total", "", in.dist->handshakes_failed);
-    w.Family("hornbeam_bad_packets_total", "counter", "Malformed packets from peers.");
+    w.Family("hornbeam_bad_packets_total", "counter", "Malformed or oversized packets from peers.");
     w.Sample("hornbeam_bad_packets_total", "", in.dist->bad_packets);
+    w.Family("hornbeam_refused_connections_total", "counter",
+             "Connections closed at accept: max_connections reached.");
+    w.Sample("hornbeam_refused_connections_total", "", in.dist->refused_connection_limit);
   }
   if (in.metrics) {
     const auto& calls = in.metrics->calls();

@@ -94,6 +94,7 @@ void DistNode::OnNewConnection(int status) {
     return;
   }
   if (all_.size() > config_.max_connections) {
+    ++stats_.refused_connection_limit;
     HB_LOG_WARN("connection limit (" + std::to_string(config_.max_connections) +
                 ") reached; refusing a new connection");
     c->Close("connection limit reached");

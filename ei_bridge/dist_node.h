@@ -65,6 +65,7 @@ struct DistStats {
   uint64_t connections_accepted = 0;
   uint64_t handshakes_failed = 0;
   uint64_t bad_packets = 0;
+  uint64_t refused_connection_limit = 0;
   uint64_t packets_in = 0;
   uint64_t packets_out = 0;
   uint64_t bytes_in = 0;

@@ -87,6 +87,9 @@ class FaultTest(unittest.TestCase):
         peer.close()
         self.assert_serving(d)
         self.assertIn("exceeds the limit", d.log_text())
+        out = d.call('#{wire := #{bad_packets := B}} = rpc:call(NODE, metrics, get_all, []), '
+                     'io:format("~b", [B])')
+        self.assertEqual(out, str(len(cases) + 1))
 
     def test_slowloris_handshakes_are_dropped_others_keep_calling(self):
         d = self.start(config='{"handshake_timeout_ms": 1000}')

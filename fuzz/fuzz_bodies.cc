@@ -3,8 +3,8 @@
 #include <uv.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,9 +89,12 @@ void Guarded(F&& body) {
   }
 }
 
+// `what` is evaluated only when `cond` is false.
 #define FUZZ_CHECK(cond, what)                                                   \
   do {                                                                           \
-    if (!(cond)) Fail(__FILE__, __LINE__, std::string("check failed: " #cond "\n") + (what)); \
+    if (!(cond)) {                                                               \
+      Fail(__FILE__, __LINE__, std::string("check failed: " #cond "\n") + (what)); \
+    }                                                                            \
   } while (0)
 
 std::string Hex(std::string_view bytes, size_t max = 96) {

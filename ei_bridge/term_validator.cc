@@ -95,6 +95,11 @@ Status Walker::AtomBody(uint32_t tag) {
   if (len > 255 * 4) return OutOfRange("atom too long");
   if ((tag == kAtomExt || tag == kSmallAtomExt) && len > 255) return OutOfRange("atom too long");
   HB_RETURN_IF_ERROR(Need(len, "atom text"));
+  // ei hands atoms back NUL-terminated: an embedded NUL would silently cut
+  // the name ('rex\0x' read as rex, a node name shortened to match ours).
+  if (data_.substr(pos_, len).find('\0') != std::string_view::npos) {
+    return InvalidArgument("atom contains a NUL byte");
+  }
   if (tag == kAtomUtf8Ext || tag == kSmallAtomUtf8Ext) {
     // The BEAM refuses UTF-8 atoms that are not UTF-8 or longer than 255
     // characters, and ei could decode them but never encode them back.

@@ -174,7 +174,6 @@ Result<ControlMessage> DecodeControlPacket(std::string_view packet, const TermLi
     }
     Result<Term> p = DecodeVersioned(packet, &pos, limits);
     if (!p.ok() && p.status().code() == StatusCode::kOutOfRange &&
-        static_cast<ControlOp>(op) != ControlOp::kSpawnRequestTT &&
         ((static_cast<ControlOp>(op) == ControlOp::kSpawnRequest && c[2].is_pid()) ||
          (static_cast<ControlOp>(op) == ControlOp::kRegSend && c[3].is_atom()))) {
       // A well-formed control with a payload over our limits: the call is

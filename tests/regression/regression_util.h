@@ -14,7 +14,9 @@
 #include <string>
 #include <string_view>
 
+#include "ei_bridge/control.h"
 #include "ei_bridge/log.h"
+#include "ei_bridge/term_validator.h"
 #include "ei_bridge/term.h"
 #include "fuzz/fuzz_bodies.h"
 
@@ -78,5 +80,16 @@ class ThrowOnFuzzFailure {
  private:
   LogLevel level_;
 };
+
+// A lone term the validator must refuse, also inside a SEND packet (as a
+// clean error, never kInternal), and which the control fuzz body must take.
+inline void RequireRefusedTerm(const std::string& in) {
+  CHECK_FALSE(ValidateTerm(in, 0, TermLimits{}).ok());
+  Result<ControlMessage> m = DecodeControlPacket(SendPacketWith(in), TermLimits{});
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().code() != StatusCode::kInternal);
+  ThrowOnFuzzFailure guard;
+  REQUIRE_NOTHROW(fuzz::FuzzControl(Bytes(in), in.size()));
+}
 
 }  // namespace hb::regression

@@ -19,31 +19,22 @@
 namespace hb {
 namespace {
 
-void RequireRefused(const std::string& in) {
-  CHECK_FALSE(ValidateTerm(in, 0, TermLimits{}).ok());
-  Result<ControlMessage> m = DecodeControlPacket(regression::SendPacketWith(in), TermLimits{});
-  REQUIRE_FALSE(m.ok());
-  CHECK(m.status().code() != StatusCode::kInternal);
-  regression::ThrowOnFuzzFailure guard;
-  REQUIRE_NOTHROW(fuzz::FuzzControl(regression::Bytes(in), in.size()));
-}
-
 TEST_CASE("SMALL_ATOM_UTF8_EXT that is not UTF-8 is refused", "[regression][term_validator]") {
   const std::string in = regression::ReadInput("small_atom_utf8_invalid.bin");
   REQUIRE(static_cast<uint8_t>(in[0]) == 119);
-  RequireRefused(in);
+  regression::RequireRefusedTerm(in);
 }
 
 TEST_CASE("ATOM_UTF8_EXT of 256 characters is refused", "[regression][term_validator]") {
   const std::string in = regression::ReadInput("atom_utf8_256_chars.bin");
   REQUIRE(static_cast<uint8_t>(in[0]) == 118);
-  RequireRefused(in);
+  regression::RequireRefusedTerm(in);
 }
 
 TEST_CASE("a pid whose node name is not UTF-8 is refused", "[regression][term_validator]") {
   // NEW_PID_EXT, node SMALL_ATOM_UTF8_EXT "a\xff@h".
   const std::string in("\x58\x77\x04" "a\xff@h" "\0\0\0\1\0\0\0\0\0\0\0\1", 19);
-  RequireRefused(in);
+  regression::RequireRefusedTerm(in);
 }
 
 TEST_CASE("the request path: an undef reply carrying the caller's atom is always sent",

@@ -17,30 +17,21 @@
 namespace hb {
 namespace {
 
-void RequireRefused(const std::string& in) {
-  CHECK_FALSE(ValidateTerm(in, 0, TermLimits{}).ok());
-  Result<ControlMessage> m = DecodeControlPacket(regression::SendPacketWith(in), TermLimits{});
-  REQUIRE_FALSE(m.ok());
-  CHECK(m.status().code() != StatusCode::kInternal);
-  regression::ThrowOnFuzzFailure guard;
-  REQUIRE_NOTHROW(fuzz::FuzzControl(regression::Bytes(in), in.size()));
-}
-
 TEST_CASE("NEW_FLOAT_EXT NaN is refused", "[regression][term_validator]") {
   const std::string in = regression::ReadInput("new_float_ext_nan.bin");
   REQUIRE(static_cast<uint8_t>(in[0]) == 70);  // NEW_FLOAT_EXT
-  RequireRefused(in);
+  regression::RequireRefusedTerm(in);
 }
 
 TEST_CASE("NEW_FLOAT_EXT infinity is refused", "[regression][term_validator]") {
   const std::string in("\x46\x7f\xf0\x00\x00\x00\x00\x00\x00", 9);
-  RequireRefused(in);
+  regression::RequireRefusedTerm(in);
 }
 
 TEST_CASE("FLOAT_EXT text that overflows to infinity is refused", "[regression][term_validator]") {
   const std::string in = regression::ReadInput("float_ext_overflows_to_inf.bin");
   REQUIRE(static_cast<uint8_t>(in[0]) == 99);  // FLOAT_EXT
-  RequireRefused(in);
+  regression::RequireRefusedTerm(in);
 }
 
 TEST_CASE("finite floats, the largest included, still decode", "[regression][term_validator]") {

@@ -138,6 +138,22 @@ void Batcher::Run(InstanceHandle* instance) {
   }
 }
 
+namespace {
+
+const char* StatusName(hb_status s) {
+  switch (s) {
+    case HB_ERR_INVALID_ARGUMENT: return "invalid_argument";
+    case HB_ERR_UNSUPPORTED: return "unsupported";
+    case HB_ERR_RESOURCE: return "resource";
+    case HB_ERR_INTERNAL: return "internal";
+    case HB_ERR_UNAVAILABLE: return "unavailable";
+    case HB_ERR_CANCELLED: return "cancelled";
+    default: return "other";  // a plugin's own code: one label, not one each
+  }
+}
+
+}  // namespace
+
 void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
   // Drop texts whose caller has gone before spending compute on them.
   std::vector<Item> live;
@@ -198,6 +214,16 @@ void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.dropped_cancelled += dropped;
+    for (const Item& it : live) {
+      const BatchJob& job = *it.job;
+      stats_.bytes_in += job.texts[it.index].size();
+      hb_status code = job.status[it.index];
+      if (code == HB_OK) {
+        stats_.bytes_out += uint64_t{output_dim_} * sizeof(float);
+      } else {
+        ++stats_.errors_by_reason[StatusName(code)];
+      }
+    }
     if (!live.empty()) {
       ++stats_.batches;
       stats_.batch_size.Record(live.size());
@@ -227,6 +253,12 @@ void Batcher::RunTerm(InstanceHandle* instance, Item& item) {
     Status st = instance->ExecuteTerm(req, &job.result_etf, &job.term_code);
     if (!st.ok()) job.term_message = st.message();
     std::lock_guard<std::mutex> lock(mu_);
+    stats_.bytes_in += job.args_etf.size();
+    if (job.term_code == HB_OK) {
+      stats_.bytes_out += job.result_etf.size();
+    } else {
+      ++stats_.errors_by_reason[StatusName(job.term_code)];
+    }
     ++stats_.batches;
     stats_.batch_size.Record(1);
     stats_.queue_us.Record(queued);

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,13 @@ struct BatcherStats {
   uint64_t dropped_cancelled = 0;
   uint64_t rejected_overloaded = 0;
   uint64_t batch_errors = 0;
+  // Per text (or term call) that failed, by hb_status name: "invalid_argument",
+  // "internal" (a failed batch counts each of its texts), ...
+  std::map<std::string, uint64_t> errors_by_reason;
+  // What went through the plugin: text bytes and term arguments in;
+  // embeddings (4 bytes a float) and term results out, successes only.
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
   size_t queue_depth = 0;
   LatencyHistogram batch_size;
   LatencyHistogram queue_us;

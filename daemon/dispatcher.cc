@@ -5,6 +5,14 @@
 #include "ei_bridge/log.h"
 
 namespace hb {
+namespace {
+
+// What the caller receives, in external term format (see CallStats).
+uint64_t OutcomeBytes(const CallOutcome& o) {
+  return EncodedSize(o.value) + (o.kind == CallOutcome::Kind::kError ? EncodedSize(o.stack) : 0);
+}
+
+}  // namespace
 
 Dispatcher::Dispatcher(uv_loop_t* loop, Router* router, WorkerPool* pool, Metrics* metrics)
     : loop_(loop), router_(router), pool_(pool), metrics_(metrics) {
@@ -27,6 +35,7 @@ uint64_t Dispatcher::Dispatch(CallRequest req, DoneFn done) {
   uint64_t start = uv_hrtime();
   if (!req.cancelled) req.cancelled = std::make_shared<std::atomic<bool>>(false);
   int arity = static_cast<int>(req.args.size());
+  uint64_t bytes_in = EncodedSize(req.args);
   const Route* route = router_->Find(req.module, req.function, arity);
   // Unrouted and inline calls finish here, never counted as in flight. One
   // metrics key for every unrouted name: a caller must not be able to grow
@@ -35,11 +44,11 @@ uint64_t Dispatcher::Dispatch(CallRequest req, DoneFn done) {
     CallOutcome o = route ? route->run(req) : CallOutcome::Undef(req.module, req.function, req.args);
     uint64_t us = (uv_hrtime() - start) / 1000;
     metrics_->RecordCall(route ? req.module : "$unrouted", route ? req.function : "$unrouted", us,
-                         o.is_error(), o.ReasonLabel());
+                         o.is_error(), o.ReasonLabel(), bytes_in, OutcomeBytes(o));
     done(o);
     return id;
   }
-  calls_[id] = Pending{std::move(done), req.cancelled, req.module, req.function, start};
+  calls_[id] = Pending{std::move(done), req.cancelled, req.module, req.function, start, bytes_in};
   switch (route->execution) {
     case Route::Execution::kInline:
       break;  // handled above
@@ -90,7 +99,8 @@ void Dispatcher::Complete(uint64_t id, const CallOutcome& outcome) {
   Pending p = std::move(it->second);
   calls_.erase(it);
   uint64_t us = (uv_hrtime() - p.start_ns) / 1000;
-  metrics_->RecordCall(p.module, p.function, us, outcome.is_error(), outcome.ReasonLabel());
+  metrics_->RecordCall(p.module, p.function, us, outcome.is_error(), outcome.ReasonLabel(),
+                       p.bytes_in, OutcomeBytes(outcome));
   p.done(outcome);
 }
 

@@ -50,6 +50,7 @@ class Dispatcher {
     std::string module;
     std::string function;
     uint64_t start_ns = 0;
+    uint64_t bytes_in = 0;
   };
   struct Completed {
     uint64_t id;

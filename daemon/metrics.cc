@@ -41,10 +41,13 @@ uint64_t LatencyHistogram::Quantile(double q) const {
 }
 
 void Metrics::RecordCall(const std::string& module, const std::string& function,
-                         uint64_t latency_us, bool error, const std::string& reason) {
+                         uint64_t latency_us, bool error, const std::string& reason,
+                         uint64_t bytes_in, uint64_t bytes_out) {
   ++requests_total_;
   CallStats& s = calls_[{module, function}];
   ++s.count;
+  s.bytes_in += bytes_in;
+  s.bytes_out += bytes_out;
   s.latency_us.Record(latency_us);
   if (error) {
     ++errors_total_;
@@ -69,6 +72,8 @@ Term Metrics::ToTerm(uint64_t inflight) const {
         Term::Map({{Term::Atom("count"), n(s.count)},
                    {Term::Atom("errors"), n(s.errors)},
                    {Term::Atom("cancelled"), n(s.cancelled)},
+                   {Term::Atom("bytes_in"), n(s.bytes_in)},
+                   {Term::Atom("bytes_out"), n(s.bytes_out)},
                    {Term::Atom("errors_by_reason"), Term::Map(std::move(reasons))},
                    {Term::Atom("p50_us"), n(s.latency_us.Quantile(0.50))},
                    {Term::Atom("p99_us"), n(s.latency_us.Quantile(0.99))},

@@ -37,6 +37,11 @@ struct CallStats {
   uint64_t count = 0;
   uint64_t errors = 0;
   uint64_t cancelled = 0;
+  // External term format sizes: of the argument list a call came with, and
+  // of the value (or exception) it returned -- the payload, not the few
+  // bytes of distribution framing around it.
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
   std::map<std::string, uint64_t> errors_by_reason;
   LatencyHistogram latency_us;
 };
@@ -44,7 +49,8 @@ struct CallStats {
 class Metrics {
  public:
   void RecordCall(const std::string& module, const std::string& function, uint64_t latency_us,
-                  bool error, const std::string& reason);
+                  bool error, const std::string& reason, uint64_t bytes_in = 0,
+                  uint64_t bytes_out = 0);
   void RecordCancelled(const std::string& module, const std::string& function);
   // A call refused before it ran (a limit, draining), by reason.
   void RecordRejected(const std::string& reason) {

@@ -432,6 +432,84 @@ std::string EncodeFloatList(const float* values, size_t n) {
   return out;
 }
 
+namespace {
+
+// Mirrors EncodeInto, asking ei for the size of each scalar (ei_encode_* with
+// a NULL buffer only advances the index), so the two can never disagree on
+// which external tag a value takes.
+bool SizeInto(const Term& t, int* idx) {
+  switch (t.type()) {
+    case Term::Type::kInt:
+      return ei_encode_longlong(nullptr, idx, t.int_value()) == 0;
+    case Term::Type::kFloat:
+      return ei_encode_double(nullptr, idx, t.float_value()) == 0;
+    case Term::Type::kAtom:
+      if (t.text().size() > 255 * 4) return false;
+      return ei_encode_atom_len_as(nullptr, idx, t.text().data(), static_cast<int>(t.text().size()),
+                                   ERLANG_UTF8, ERLANG_UTF8) == 0;
+    case Term::Type::kBinary:
+      if (t.text().size() > 0x7fffffffu) return false;
+      *idx += 5 + static_cast<int>(t.text().size());
+      return true;
+    case Term::Type::kPid: {
+      erlang_pid p{};
+      if (t.pid().node.size() >= sizeof(p.node)) return false;
+      std::memcpy(p.node, t.pid().node.data(), t.pid().node.size());
+      p.creation = t.pid().creation;
+      return ei_encode_pid(nullptr, idx, &p) == 0;
+    }
+    case Term::Type::kPort: {
+      erlang_port p{};
+      if (t.port().node.size() >= sizeof(p.node)) return false;
+      std::memcpy(p.node, t.port().node.data(), t.port().node.size());
+      p.id = t.port().id;
+      p.creation = t.port().creation;
+      return ei_encode_port(nullptr, idx, &p) == 0;
+    }
+    case Term::Type::kRef: {
+      erlang_ref r{};
+      if (t.ref().node.size() >= sizeof(r.node)) return false;
+      if (t.ref().ids.empty() || t.ref().ids.size() > 5) return false;
+      std::memcpy(r.node, t.ref().node.data(), t.ref().node.size());
+      r.len = static_cast<int>(t.ref().ids.size());
+      r.creation = t.ref().creation;
+      return ei_encode_ref(nullptr, idx, &r) == 0;
+    }
+    case Term::Type::kTuple:
+      if (ei_encode_tuple_header(nullptr, idx, static_cast<long>(t.size())) != 0) return false;
+      for (const Term& e : t.items()) {
+        if (!SizeInto(e, idx)) return false;
+      }
+      return true;
+    case Term::Type::kList:
+      if (!t.items().empty()) {
+        if (ei_encode_list_header(nullptr, idx, static_cast<long>(t.size())) != 0) return false;
+        for (const Term& e : t.items()) {
+          if (!SizeInto(e, idx)) return false;
+        }
+      }
+      if (t.tail()) return SizeInto(*t.tail(), idx);
+      return ei_encode_empty_list(nullptr, idx) == 0;
+    case Term::Type::kMap:
+      if (ei_encode_map_header(nullptr, idx, static_cast<long>(t.size() / 2)) != 0) return false;
+      for (const Term& e : t.items()) {
+        if (!SizeInto(e, idx)) return false;
+      }
+      return true;
+    case Term::Type::kOpaque:
+      *idx += static_cast<int>(t.text().size());
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+size_t EncodedSize(const Term& t) {
+  int idx = 0;
+  return SizeInto(t, &idx) ? static_cast<size_t>(idx) : 0;
+}
+
 Status EncodeTerm(const Term& t, std::string* out) {
   EiBuffer x;
   HB_RETURN_IF_ERROR(EncodeInto(t, x.get()));

@@ -120,6 +120,11 @@ class Term {
   std::shared_ptr<const hb::Ref> ref_;
 };
 
+// The number of bytes EncodeTerm would append for `t`, computed without
+// encoding (metrics count call sizes with it). 0 for a term EncodeTerm
+// refuses.
+size_t EncodedSize(const Term& t);
+
 // Appends the external format of `t` (no version byte) to `out`.
 Status EncodeTerm(const Term& t, std::string* out);
 // Version byte (131) followed by the term.

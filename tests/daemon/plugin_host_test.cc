@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <thread>
 
 #include "daemon/batcher.h"
@@ -45,7 +46,7 @@ std::shared_ptr<BatchJob> Run(Batcher& b, std::vector<std::string> texts) {
 TEST_CASE("ABI major mismatch is refused with a clear message", "[plugin]") {
   auto p = Plugin::Load(kTestDir + "/testplugin_bad_major.so");
   REQUIRE(!p.ok());
-  CHECK(p.status().message().find("ABI 99.0 is incompatible with host ABI 1.0") !=
+  CHECK(p.status().message().find("ABI 99.1 is incompatible with host ABI 1.1") !=
         std::string::npos);
 }
 
@@ -189,6 +190,19 @@ TEST_CASE("term calls pass external-format bytes both ways", "[plugin]") {
   REQUIRE(done);
   CHECK(job->term_code == HB_OK);
   CHECK(job->result_etf == job->args_etf);
+}
+
+TEST_CASE("model stats count bytes through the plugin and failures by reason", "[batcher]") {
+  BatcherOptions o;
+  auto b = MakeBatcher(kTestDir + "/testplugin_good.so", o);
+  Run(*b, {"hello", "FAIL x", "BOOM"});
+  BatcherStats st = b->Stats();
+  CHECK(st.bytes_in == 5 + 6 + 4);
+  CHECK(st.bytes_out == 4 * sizeof(float));  // one text embedded, 4 floats
+  CHECK(st.errors_by_reason == std::map<std::string, uint64_t>{{"internal", 1},
+                                                               {"invalid_argument", 1}});
+  Run(*b, {"BATCHFAIL"});  // a failed batch fails each of its texts
+  CHECK(b->Stats().errors_by_reason.at("internal") == 2);
 }
 
 }  // namespace

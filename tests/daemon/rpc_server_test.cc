@@ -336,5 +336,27 @@ TEST_CASE("the total limit applies across peers", "[rpc_server][limits]") {
   REQUIRE(fx.RunUntil([&] { return fx.dispatcher->inflight() == 0; }));
 }
 
+TEST_CASE("metrics count each call's argument and result bytes", "[rpc_server][metrics]") {
+  Fixture f;
+  Term args = Term::List({Term::Int(1)});
+  f.server->OnControl(kPeer, f.SpawnErpc(PeerPid(1), PeerRef(1), PeerRef(2), "health", "sleep", args));
+  f.server->OnControl(kPeer, f.SpawnErpc(PeerPid(1), PeerRef(3), PeerRef(4), "health", "sleep", args));
+  f.server->OnControl(kPeer, f.SpawnErpc(PeerPid(1), PeerRef(5), PeerRef(6), "nosuch", "f", args));
+  REQUIRE(f.RunUntil([&] { return f.metrics.requests_total() == 3; }));
+  std::string arg_bytes, ok_bytes;
+  REQUIRE(EncodeTerm(args, &arg_bytes).ok());
+  REQUIRE(EncodeTerm(Term::Atom("ok"), &ok_bytes).ok());
+  const CallStats& sleep = f.metrics.calls().at({"health", "sleep"});
+  CHECK(sleep.bytes_in == 2 * arg_bytes.size());
+  CHECK(sleep.bytes_out == 2 * ok_bytes.size());
+  // An error's reason and stack are what its caller receives.
+  const CallStats& undef = f.metrics.calls().at({"$unrouted", "$unrouted"});
+  CallOutcome u = CallOutcome::Undef("nosuch", "f", args);
+  std::string undef_bytes;
+  REQUIRE(EncodeTerm(Term::Tuple({u.value, u.stack}), &undef_bytes).ok());
+  CHECK(undef.bytes_in == arg_bytes.size());
+  CHECK(undef.bytes_out == undef_bytes.size() - 2);  // less the tuple header
+}
+
 }  // namespace
 }  // namespace hb

@@ -846,3 +846,42 @@ TEST_CASE("term: Describe is short and bounded", "[term]") {
   Term improper = Term::ImproperList(many, Term::Binary(std::string(5000, 'x')));
   CHECK(improper.Describe(70).size() <= 73);
 }
+
+// ---------------------------------------------------------------------------
+// EncodedSize
+// ---------------------------------------------------------------------------
+
+TEST_CASE("term: EncodedSize equals the encoded length for every kind of term", "[term]") {
+  std::vector<Term> terms;
+  for (int64_t v : {int64_t{0}, int64_t{255}, int64_t{256}, int64_t{-1}, int64_t{1} << 31,
+                    -(int64_t{1} << 31) - 1, std::numeric_limits<int64_t>::max(),
+                    std::numeric_limits<int64_t>::min()}) {
+    terms.push_back(Term::Int(v));
+  }
+  terms.push_back(Term::Float(0.1));
+  terms.push_back(Term::Atom("ok"));
+  terms.push_back(Term::Atom("h\xc3\xa9llo"));
+  terms.push_back(Term::Atom(std::string(255, 'a')));
+  terms.push_back(Term::Binary(""));
+  terms.push_back(Term::Binary(std::string(70000, 'x')));
+  terms.push_back(Term::MakePid(hb::Pid{"a@b", 7, 1, 3}));
+  terms.push_back(Term::MakePid(hb::Pid{std::string(200, 'n') + "@h", 7, 1, 0x12345678}));
+  terms.push_back(Term::MakePort(hb::Port{"a@b", 1ull << 40, 3}));
+  terms.push_back(Term::MakeRef(hb::Ref{"gpu@host", 5, {1, 2, 3}}));
+  terms.push_back(Term::Nil());
+  terms.push_back(Term::List({Term::Int(1), Term::Atom("a")}));
+  terms.push_back(Term::ImproperList({Term::Int(1)}, Term::Atom("tail")));
+  std::vector<Term> wide(300, Term::Int(1));
+  terms.push_back(Term::Tuple(wide));
+  terms.push_back(Term::Tuple({Term::Atom("x"), Term::Tuple({})}));
+  terms.push_back(Term::Map({{Term::Atom("k"), Term::List(wide)}, {Term::Int(2), Term::Nil()}}));
+  terms.push_back(Term::Opaque(std::string("\x6e\x09\x00", 3) + std::string(9, '\x01')));
+  terms.push_back(Term::Tuple(terms));  // all of the above, nested
+  for (const Term& t : terms) {
+    INFO(t.Describe());
+    std::string out;
+    REQUIRE(hb::EncodeTerm(t, &out).ok());
+    CHECK(hb::EncodedSize(t) == out.size());
+  }
+  CHECK(hb::EncodedSize(Term::Atom(std::string(2000, 'a'))) == 0);  // EncodeTerm refuses it
+}

@@ -103,6 +103,7 @@ bool App::Start() {
   status_.degraded = [this] { return models_->degraded(); };
   status_.models_health = [this] { return models_->HealthTerm(); };
   status_.models_metrics = [this] { return models_->MetricsTerm(); };
+  status_.devices = [this] { return models_->DevicesTerm(); };
   status_.reloads = [this] { return models_->reloads_completed(); };
   status_.processes = [this] { return server_ ? server_->processes() : 0; };
   status_.wire_metrics = [this] {

@@ -16,6 +16,7 @@ Term HealthMap(const NodeStatus& s) {
   return Term::Map({
       {Term::Atom("status"), Term::Atom(draining ? "draining" : degraded ? "degraded" : "ok")},
       {Term::Atom("models"), s.models_health ? s.models_health() : Term::Nil()},
+      {Term::Atom("devices"), s.devices ? s.devices() : Term::Nil()},
       {Term::Atom("node"), Term::Binary(s.node)},
       {Term::Atom("version"), Term::Binary(s.version)},
       {Term::Atom("uptime_s"), Term::Int(static_cast<int64_t>((s.now_ms() - s.started_ms) / 1000))},

@@ -30,6 +30,7 @@ struct NodeStatus {
   std::function<bool()> degraded;        // a model failed or hangs
   std::function<Term()> models_health;   // list of per-model maps
   std::function<Term()> models_metrics;  // map model -> stats
+  std::function<Term()> devices;         // accelerators plugins report
   std::function<uint64_t()> reloads;     // completed model reloads
   std::function<uint64_t()> processes;   // live virtual processes
   std::function<Term()> wire_metrics;    // connection-level counters

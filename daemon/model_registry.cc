@@ -52,8 +52,9 @@ std::string DefaultPluginDir() {
   return "/usr/lib/hornbeamd/plugins";
 }
 
-ModelRegistry::ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin_dir)
-    : loop_(loop), router_(router), plugin_dir_(std::move(plugin_dir)) {
+ModelRegistry::ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin_dir,
+                             std::chrono::milliseconds device_poll)
+    : loop_(loop), router_(router), plugin_dir_(std::move(plugin_dir)), devices_(device_poll) {
   uv_async_init(loop_, &reload_async_,
                 [](uv_async_t* a) { static_cast<ModelRegistry*>(a->data)->OnReloadBuilt(); });
   reload_async_.data = this;
@@ -151,6 +152,9 @@ std::vector<ModelRegistry::Built> ModelRegistry::Build(const std::string& dir,
       bo.max_queue_delay_us = mc.max_queue_delay_us;
       bo.max_queue = mc.max_queue;
       b.batcher = std::make_shared<Batcher>(mc.name, bo, std::move(instances));
+      // Only for a model that serves: the batcher keeps the plugin loaded,
+      // so this reference never runs fini on the thread that drops it.
+      b.plugin = plugin;
     }
     out.push_back(std::move(b));
   }
@@ -199,6 +203,7 @@ void ModelRegistry::Install(std::vector<Built> built,
       slot->caps = b.caps;
       slot->plugin_name = b.plugin_name;
       slot->plugin_version = b.plugin_version;
+      slot->plugin = b.plugin;
       HB_LOG_INFO("model '" + b.config.name + "' ready: plugin " + b.plugin_name + " " +
                   b.plugin_version + ", " + std::to_string(b.config.instances) + " instance(s) on " +
                   Join(b.config.devices) + ", dim " + std::to_string(b.caps.output_dim) +
@@ -226,6 +231,11 @@ void ModelRegistry::Install(std::vector<Built> built,
     }
   }
   InstallRoutes(routes);
+  std::vector<std::weak_ptr<Plugin>> plugins;
+  for (const auto& [name, slot] : slots_) {
+    if (slot->status == "ok") plugins.push_back(slot->plugin);
+  }
+  devices_.SetPlugins(std::move(plugins));
 }
 
 void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& routes) {
@@ -403,6 +413,30 @@ Term ModelRegistry::HealthTerm() const {
   return Term::List(std::move(out));
 }
 
+Term ModelRegistry::DevicesTerm() const {
+  DeviceMonitor::Snapshot snap = devices_.Latest();
+  uint64_t age_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now() - snap.taken)
+                                              .count());
+  std::vector<Term> out;
+  for (const DeviceMonitor::Device& d : snap.devices) {
+    std::vector<Term> plugins;
+    for (const std::string& p : d.plugins) plugins.push_back(Term::Binary(p));
+    out.push_back(Term::Map({
+        {Term::Atom("id"), Term::Binary(d.info.kind + ":" + std::to_string(d.info.ordinal))},
+        {Term::Atom("kind"), Term::Binary(d.info.kind)},
+        {Term::Atom("ordinal"), Term::Int(d.info.ordinal)},
+        {Term::Atom("name"), Term::Binary(d.info.name)},
+        {Term::Atom("uuid"), Term::Binary(d.info.uuid)},
+        {Term::Atom("memory_total_bytes"), Int(d.info.memory_total_bytes)},
+        {Term::Atom("memory_used_bytes"), Int(d.info.memory_used_bytes)},
+        {Term::Atom("plugins"), Term::List(std::move(plugins))},
+        {Term::Atom("age_ms"), Int(age_ms)},
+    }));
+  }
+  return Term::List(std::move(out));
+}
+
 Term ModelRegistry::MetricsTerm() const {
   std::vector<std::pair<Term, Term>> out;
   for (const auto& [name, slot] : slots_) {
@@ -414,8 +448,13 @@ Term ModelRegistry::MetricsTerm() const {
                         {Term::Atom("p99"), Int(h.Quantile(0.99))},
                         {Term::Atom("mean"), Int(h.count() ? h.sum() / h.count() : 0)}});
     };
+    std::vector<std::pair<Term, Term>> reasons;
+    for (const auto& [r, c] : st.errors_by_reason) reasons.emplace_back(Term::Atom(r), Int(c));
     out.emplace_back(Term::Atom(name),
                      Term::Map({{Term::Atom("requests"), Int(st.jobs)},
+                                {Term::Atom("errors_by_reason"), Term::Map(std::move(reasons))},
+                                {Term::Atom("bytes_in"), Int(st.bytes_in)},
+                                {Term::Atom("bytes_out"), Int(st.bytes_out)},
                                 {Term::Atom("texts"), Int(st.texts)},
                                 {Term::Atom("batches"), Int(st.batches)},
                                 {Term::Atom("queue_depth"), Int(st.queue_depth)},

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "daemon/batcher.h"
+#include "daemon/device_monitor.h"
 #include "daemon/options.h"
 #include "daemon/router.h"
 #include "ei_bridge/term.h"
@@ -32,7 +33,9 @@ namespace hb {
 
 class ModelRegistry {
  public:
-  ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin_dir);
+  // `device_poll` is how often plugins are asked for their devices.
+  ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin_dir,
+                std::chrono::milliseconds device_poll = std::chrono::seconds(5));
   ~ModelRegistry();
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
@@ -54,6 +57,10 @@ class ModelRegistry {
 
   Term HealthTerm() const;   // [#{name, status, plugin, device, queue_depth, ...}]
   Term MetricsTerm() const;  // #{Model => #{batches, texts, queue_us, ...}}
+  // [#{id => <<"cuda:0">>, name, uuid, memory_used_bytes, ...}] as the
+  // plugins last reported them (see DeviceMonitor); [] without devices.
+  Term DevicesTerm() const;
+  DeviceMonitor::Snapshot devices() const { return devices_.Latest(); }
   bool degraded() const;
   // Visits each configured model: name, status ("ok", "failed", "degraded"),
   // and its batcher statistics (nullptr when it has no batcher).
@@ -84,6 +91,7 @@ class ModelRegistry {
     ModelCaps caps;
     std::string plugin_name;
     std::string plugin_version;
+    std::weak_ptr<Plugin> plugin;  // for the device monitor only
   };
   struct Built {
     ModelConfig config;
@@ -93,6 +101,7 @@ class ModelRegistry {
     ModelCaps caps;
     std::string plugin_name;
     std::string plugin_version;
+    std::shared_ptr<Plugin> plugin;
   };
   // Runs on a background thread: everything that can take time.
   static std::vector<Built> Build(const std::string& dir, const std::vector<ModelConfig>& models,
@@ -131,6 +140,7 @@ class ModelRegistry {
   std::vector<std::thread> retiring_;
   int open_handles_ = 0;
   std::function<void()> closed_;
+  DeviceMonitor devices_;
 };
 
 // Where plugins are looked for when the configuration names no directory:

@@ -148,6 +148,40 @@ Result<std::shared_ptr<Plugin>> Plugin::Load(const std::string& path) {
   return p;
 }
 
+bool Plugin::reports_devices() const {
+  // A 1.0 plugin's table may end before device_info: never read past it.
+  return api_ != nullptr && api_->abi_minor >= 1 &&
+         api_->struct_size >= offsetof(hb_plugin_api, device_info) + sizeof(api_->device_info) &&
+         api_->device_info != nullptr;
+}
+
+Result<std::vector<DeviceInfo>> Plugin::QueryDevices() const {
+  std::vector<DeviceInfo> out;
+  if (!reports_devices()) return out;
+  hb_device_info raw[kMaxDevices];
+  memset(raw, 0, sizeof(raw));
+  for (hb_device_info& d : raw) d.struct_size = sizeof(hb_device_info);
+  uint32_t count = 0;
+  char err[512] = {0};
+  hb_status rc = api_->device_info(state_, raw, kMaxDevices, &count, err, sizeof(err));
+  if (rc != HB_OK) return Unavailable("plugin " + name_ + ": device_info failed: " + ErrText(err));
+  if (count > kMaxDevices) {
+    return Internal("plugin " + name_ + ": device_info claims " + std::to_string(count) +
+                    " devices in a " + std::to_string(kMaxDevices) + "-entry array");
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    DeviceInfo d;
+    d.kind = ErrText(raw[i].kind);
+    d.ordinal = raw[i].ordinal;
+    d.name = ErrText(raw[i].name);
+    d.uuid = ErrText(raw[i].uuid);
+    d.memory_total_bytes = raw[i].memory_total_bytes;
+    d.memory_used_bytes = raw[i].memory_used_bytes;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 Plugin::~Plugin() {
   if (api_ != nullptr) api_->fini(state_);
   if (dl_ != nullptr) dlclose(dl_);

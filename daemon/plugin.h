@@ -26,6 +26,16 @@
 
 namespace hb {
 
+// An accelerator as a plugin reports it (ABI 1.1 device_info).
+struct DeviceInfo {
+  std::string kind;  // "cuda"
+  int32_t ordinal = 0;
+  std::string name;
+  std::string uuid;
+  uint64_t memory_total_bytes = 0;
+  uint64_t memory_used_bytes = 0;
+};
+
 class Plugin : public std::enable_shared_from_this<Plugin> {
  public:
   // Loads, checks the ABI, calls init. Errors name the file and the reason.
@@ -39,6 +49,14 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
   const std::string& version() const { return version_; }
   const hb_plugin_api* api() const { return api_; }
   void* state() const { return state_; }
+
+  // Whether the plugin answers device_info (ABI >= 1.1, entry present).
+  bool reports_devices() const;
+  // Calls device_info. At most kMaxDevices entries; a count the plugin
+  // overstates is an error. Empty for plugins that report no devices.
+  // Thread: any, one caller at a time (the DeviceMonitor's thread).
+  static constexpr uint32_t kMaxDevices = 16;
+  Result<std::vector<DeviceInfo>> QueryDevices() const;
 
  private:
   Plugin() = default;

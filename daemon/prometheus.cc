@@ -89,6 +89,16 @@ std::string RenderPrometheus(const PrometheusInputs& in) {
     for (const auto& [mf, s] : calls) {
       w.Sample("hornbeam_requests_cancelled_total", MF(mf.first, mf.second), s.cancelled);
     }
+    w.Family("hornbeam_request_received_bytes_total", "counter",
+             "Argument bytes of completed calls (external term format).");
+    for (const auto& [mf, s] : calls) {
+      w.Sample("hornbeam_request_received_bytes_total", MF(mf.first, mf.second), s.bytes_in);
+    }
+    w.Family("hornbeam_request_sent_bytes_total", "counter",
+             "Result bytes of completed calls (external term format).");
+    for (const auto& [mf, s] : calls) {
+      w.Sample("hornbeam_request_sent_bytes_total", MF(mf.first, mf.second), s.bytes_out);
+    }
     w.Family("hornbeam_requests_rejected_total", "counter",
              "Calls refused before running (limits, draining), by reason.");
     for (const auto& [reason, n] : in.metrics->rejected_by_reason()) {
@@ -120,6 +130,16 @@ std::string RenderPrometheus(const PrometheusInputs& in) {
     for (const Row& r : rows) w.Sample("hornbeam_model_texts_total", label(r), r.st.texts);
     w.Family("hornbeam_model_batches_total", "counter", "Executes run.");
     for (const Row& r : rows) w.Sample("hornbeam_model_batches_total", label(r), r.st.batches);
+    w.Family("hornbeam_model_errors_total", "counter", "Texts and term calls the plugin failed, by reason.");
+    for (const Row& r : rows) {
+      for (const auto& [reason, n] : r.st.errors_by_reason) {
+        w.Sample("hornbeam_model_errors_total", label(r) + ",reason=\"" + EscapeLabel(reason) + "\"", n);
+      }
+    }
+    w.Family("hornbeam_model_received_bytes_total", "counter", "Text and argument bytes sent to the plugin.");
+    for (const Row& r : rows) w.Sample("hornbeam_model_received_bytes_total", label(r), r.st.bytes_in);
+    w.Family("hornbeam_model_sent_bytes_total", "counter", "Embedding and result bytes the plugin produced.");
+    for (const Row& r : rows) w.Sample("hornbeam_model_sent_bytes_total", label(r), r.st.bytes_out);
     w.Family("hornbeam_model_rejected_total", "counter", "Calls refused because the queue was full.");
     for (const Row& r : rows) {
       w.Sample("hornbeam_model_rejected_total", label(r) + ",reason=\"overloaded\"",
@@ -131,6 +151,25 @@ std::string RenderPrometheus(const PrometheusInputs& in) {
     for (const Row& r : rows) w.Summary("hornbeam_model_queue_duration_us", label(r), r.st.queue_us);
     w.Family("hornbeam_model_execute_duration_us", "summary", "Time one execute took.");
     for (const Row& r : rows) w.Summary("hornbeam_model_execute_duration_us", label(r), r.st.execute_us);
+
+    // Accelerators as plugins report them (Triton: nv_gpu_memory_*_bytes).
+    DeviceMonitor::Snapshot snap = in.models->devices();
+    if (!snap.devices.empty()) {
+      auto dev = [](const DeviceMonitor::Device& d) {
+        return "device=\"" + EscapeLabel(d.info.kind + ":" + std::to_string(d.info.ordinal)) +
+               "\",name=\"" + EscapeLabel(d.info.name) + "\",uuid=\"" + EscapeLabel(d.info.uuid) +
+               "\"";
+      };
+      w.Family("hornbeam_device_memory_total_bytes", "gauge", "Memory of the device.");
+      for (const auto& d : snap.devices) {
+        w.Sample("hornbeam_device_memory_total_bytes", dev(d), d.info.memory_total_bytes);
+      }
+      w.Family("hornbeam_device_memory_used_bytes", "gauge",
+               "Memory in use on the device, by every process.");
+      for (const auto& d : snap.devices) {
+        w.Sample("hornbeam_device_memory_used_bytes", dev(d), d.info.memory_used_bytes);
+      }
+    }
   }
   return w.str();
 }

@@ -139,10 +139,13 @@ hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_resul
   return HB_OK;
 }
 
+// Minor 0: hashembed uses nothing added after ABI 1.0 (it runs on no
+// device), so 1.0 hosts load it too.
 const hb_plugin_api kApi = {
-    sizeof(hb_plugin_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, "hashembed", "1.0.0",
+    sizeof(hb_plugin_api), HB_PLUGIN_ABI_MAJOR, 0, "hashembed", "1.0.0",
     Init,                  Fini,                ModelLoad,           ModelUnload,
     InstanceCreate,        InstanceDestroy,     ExecuteText,         nullptr,
+    nullptr,  // device_info (1.1): no device
 };
 
 }  // namespace

@@ -149,10 +149,12 @@ hb_status ExecuteText(void* instance, const hb_text_request* requests, hb_text_r
   }
 }
 
+// Minor 0: the CPU build uses nothing added after ABI 1.0 (no device to
+// report), so 1.0 hosts load it too.
 constexpr hb_plugin_api kApi = {
     .struct_size = sizeof(hb_plugin_api),
     .abi_major = HB_PLUGIN_ABI_MAJOR,
-    .abi_minor = HB_PLUGIN_ABI_MINOR,
+    .abi_minor = 0,
     .name = "use_lite",
     .version = "1.0.0",
     .init = Init,
@@ -163,6 +165,7 @@ constexpr hb_plugin_api kApi = {
     .instance_destroy = InstanceDestroy,
     .execute_text = ExecuteText,
     .execute_term = nullptr,
+    .device_info = nullptr,
 };
 
 }  // namespace

@@ -48,6 +48,15 @@ struct Env {
   }
 };
 
+// The value under atom `key` in a map term; fails the test when absent.
+const Term* Get(const Term& map, const char* key) {
+  for (size_t i = 0; i + 1 < map.size(); i += 2) {
+    if (map[i].is_atom(key)) return &map[i + 1];
+  }
+  FAIL("no key " << key);
+  return nullptr;
+}
+
 ModelConfig Model(const std::string& name, const std::string& plugin) {
   ModelConfig m;
   m.name = name;
@@ -100,6 +109,41 @@ TEST_CASE("reload swaps a model under load without failing a call", "[registry][
   REQUIRE(env.RunUntil([&] { return ok + bad == submitted; }));
   CHECK(bad == 0);
   CHECK(env.reg->reloads_completed() == 1);
+}
+
+TEST_CASE("health lists the devices plugins report and follows a reload", "[registry][devices]") {
+  Env env;
+  ModelConfig m = Model("gpu", "testplugin_good");
+  m.options_json = R"({"fake_devices": 2})";
+  m.instances = 2;
+  m.devices = {0, 1};
+  REQUIRE(env.reg->Load({m}, {{"gpu", "gpu"}}) == 0);
+  auto used0 = [&]() -> int64_t {
+    Term devices = env.reg->DevicesTerm();
+    if (devices.size() != 2) return -1;
+    return Get(devices[0], "memory_used_bytes")->int_value();
+  };
+  REQUIRE(env.RunUntil([&] { return used0() == (1ll << 30) + (512ll << 20); }));
+  Term d1 = env.reg->DevicesTerm()[1];
+  CHECK(Get(d1, "id")->text() == "cuda:1");
+  CHECK(Get(d1, "name")->text() == "Test GPU 1");
+  CHECK(Get(d1, "memory_total_bytes")->int_value() == (16ll << 30));
+  CHECK(Get(d1, "plugins")->size() == 1);
+  // One instance after the reload: the new plugin's figures replace the old.
+  m.instances = 1;
+  bool reloaded = false;
+  env.reg->Reload({m}, {{"gpu", "gpu"}}, [&] { reloaded = true; });
+  REQUIRE(env.RunUntil([&] { return reloaded; }));
+  CHECK(env.RunUntil([&] { return used0() == (1ll << 30) + (256ll << 20); }));
+}
+
+TEST_CASE("models on plugins without devices report none", "[registry][devices]") {
+  Env env;
+  REQUIRE(env.reg->Load({Model("default", "hashembed")}, {{"ml", "default"}}) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  uv_run(&env.loop, UV_RUN_NOWAIT);
+  CHECK(env.reg->DevicesTerm().size() == 0);
+  CHECK(env.reg->devices().samples >= 1);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 SIGTERM drain, the Prometheus endpoint and --check-config, against the real
 binary and real erl nodes.
 
-usage: ops_test.py DAEMON_BINARY PLUGIN_DIR
+usage: ops_test.py DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR
 """
 import os
 import shutil
@@ -20,6 +20,7 @@ from hbtest import Daemon, epmd_names  # noqa: E402
 
 DAEMON = None
 PLUGIN_DIR = None
+TEST_PLUGIN_DIR = None
 
 
 class OpsTest(unittest.TestCase):
@@ -116,6 +117,54 @@ class OpsTest(unittest.TestCase):
             urllib.request.urlopen("http://127.0.0.1:%d/nope" % port, timeout=5)
         self.assertEqual(e.exception.code, 404)
 
+    def test_devices_and_bytes_in_health_metrics_and_scrape(self):
+        # The test plugin reports two fake GPUs (ABI 1.1 device_info); each
+        # live instance adds 256 MiB to device 0's used memory.
+        config = """{"plugin_dir": "%s",
+          "models": {"gpu": {"plugin": "testplugin_good", "instances": 2, "devices": [0, 1],
+                             "options": {"fake_devices": 2}}},
+          "routes": {"gpu": "gpu"}}""" % TEST_PLUGIN_DIR
+        d = self.start(config=config, extra=["--metrics-port", "0"])
+        d.wait_for("READY=1")
+        port = int(d.log_text().split("http://127.0.0.1:")[1].split("/")[0])
+        out = d.call(
+            '#{devices := Ds, status := S} = rpc:call(NODE, health, check, []), '
+            'io:format("~p~n", [S]), '
+            '[io:format("~s|~s|~s|~b|~b|~p~n", [maps:get(id, D), maps:get(name, D), '
+            'maps:get(uuid, D), maps:get(memory_used_bytes, D), maps:get(memory_total_bytes, D), '
+            'maps:get(plugins, D)]) || D <- Ds], '
+            '[_, _, _, _] = rpc:call(NODE, gpu, encode, [<<"hello">>]), '
+            '{badrpc, {\'EXIT\', {badarg, _}}} = rpc:call(NODE, gpu, encode, [<<"FAIL this">>]), '
+            '#{calls := C, models := #{gpu := G}} = rpc:call(NODE, metrics, get_all, []), '
+            '#{bytes_in := In, bytes_out := Out} = maps:get({gpu, encode}, C), '
+            'io:format("calls ~b ~b~n", [In, Out]), '
+            'io:format("model ~b ~b ~p~n", [maps:get(bytes_in, G), maps:get(bytes_out, G), '
+            'maps:get(errors_by_reason, G)])')
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "ok", out)
+        self.assertEqual(lines[1], "cuda:0|Test GPU 0|GPU-test-0|%d|%d|[<<\"testplugin\">>]"
+                         % ((1 << 30) + 2 * (256 << 20), 16 << 30), out)
+        self.assertTrue(lines[2].startswith("cuda:1|Test GPU 1|GPU-test-1|%d|" % (1 << 30)), out)
+        # Arguments: two calls of [<<Text>>] (5 + 9 text bytes, 8 framing each);
+        # results: a list of 4 floats (42 bytes) once and badarg with its stack.
+        calls_in, calls_out = map(int, lines[3].split()[1:])
+        self.assertEqual(calls_in, (1 + 4 + 5 + 5 + 1) * 2 + 4, out)
+        self.assertGreater(calls_out, 42 + 8, out)
+        self.assertEqual(lines[4], "model 14 16 #{invalid_argument => 1}", out)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            body = r.read().decode()
+        self.assertIn('hornbeam_device_memory_total_bytes{device="cuda:0",name="Test GPU 0",'
+                      'uuid="GPU-test-0"} %d' % (16 << 30), body)
+        self.assertIn('hornbeam_device_memory_used_bytes{device="cuda:1",name="Test GPU 1",'
+                      'uuid="GPU-test-1"} %d' % (1 << 30), body)
+        self.assertIn('hornbeam_request_received_bytes_total{module="gpu",function="encode"} %d'
+                      % calls_in, body)
+        self.assertIn('hornbeam_request_sent_bytes_total{module="gpu",function="encode"} %d'
+                      % calls_out, body)
+        self.assertIn('hornbeam_model_errors_total{model="gpu",reason="invalid_argument"} 1', body)
+        self.assertIn('hornbeam_model_received_bytes_total{model="gpu"} 14', body)
+        self.assertIn('hornbeam_model_sent_bytes_total{model="gpu"} 16', body)
+
     def test_check_config(self):
         good = os.path.join(self.tmp, "good.json")
         with open(good, "w") as f:
@@ -155,6 +204,7 @@ class OpsTest(unittest.TestCase):
 if __name__ == "__main__":
     DAEMON = os.path.abspath(sys.argv[1])
     PLUGIN_DIR = os.path.abspath(sys.argv[2])
+    TEST_PLUGIN_DIR = os.path.abspath(sys.argv[3])
     if "epmd" not in subprocess.run(["ps", "-e"], capture_output=True, text=True).stdout:
         subprocess.run(["epmd", "-daemon"])
     unittest.main(argv=[sys.argv[0], "-v"])

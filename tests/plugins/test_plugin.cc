@@ -2,6 +2,15 @@
 // Built in several variants (see tests/plugins/CMakeLists.txt):
 //   TP_ABI_MAJOR    the major version it claims (default: the host's)
 //   TP_NAME         its name
+//   TP_ABI_MINOR    the minor it claims; 0 also ends its table before
+//                   device_info (as a plugin built against ABI 1.0), while
+//                   the field behind the end still points at a function
+// Model options steer the plugin-wide device report (ABI 1.1 device_info):
+//   "fake_devices": N     report N devices "Test GPU <i>" (cuda:<i>); more
+//                         than the host's capacity claims N but fills only
+//                         what fits, i.e. lies about the count
+//   "device_sleep_ms": M  each device_info call sleeps M ms
+// Each live instance adds 256 MiB to device 0's used memory.
 // Texts steer it: "FAIL..." fails that text with HB_ERR_INVALID_ARGUMENT,
 // "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
 // "HANG" sleeps until the host says the request is cancelled (at most 30 s),
@@ -12,8 +21,11 @@
 // a result longer than the buffer it allocated.
 #include <hornbeam/plugin.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -24,11 +36,26 @@
 #ifndef TP_NAME
 #define TP_NAME "testplugin"
 #endif
+#ifndef TP_ABI_MINOR
+#define TP_ABI_MINOR HB_PLUGIN_ABI_MINOR
+#endif
 
 namespace {
 
 const hb_host_api* g_host = nullptr;
 const char* const kTermFunctions[] = {"echo/1", "garbage/0", "fail/1", "liar/0", nullptr};
+std::atomic<uint32_t> g_fake_devices{0};
+std::atomic<uint32_t> g_device_sleep_ms{0};
+std::atomic<uint32_t> g_live_instances{0};
+
+// The integer after "key": in a flat JSON object; 0 when absent.
+uint32_t OptionInt(const char* config, const char* key) {
+  if (config == nullptr) return 0;
+  const char* at = strstr(config, key);
+  if (at == nullptr) return 0;
+  at = strchr(at + strlen(key), ':');
+  return at ? static_cast<uint32_t>(strtoul(at + 1, nullptr, 10)) : 0;
+}
 
 bool Starts(const hb_text_request& r, const char* p) {
   size_t n = strlen(p);
@@ -47,6 +74,8 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
     snprintf(err, n, "asked to fail");
     return HB_ERR_UNAVAILABLE;
   }
+  if (uint32_t n = OptionInt(config, "\"fake_devices\"")) g_fake_devices = n;
+  if (uint32_t ms = OptionInt(config, "\"device_sleep_ms\"")) g_device_sleep_ms = ms;
   *model = reinterpret_cast<void*>(1);
   caps->output_dim = 4;
   caps->max_batch_size = 64;
@@ -57,9 +86,27 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
 void ModelUnload(void*) {}
 hb_status InstanceCreate(void*, int32_t, void** instance, char*, size_t) {
   *instance = reinterpret_cast<void*>(1);
+  ++g_live_instances;
   return HB_OK;
 }
-void InstanceDestroy(void*) {}
+void InstanceDestroy(void*) { --g_live_instances; }
+
+hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t* count, char*,
+                     size_t) {
+  if (uint32_t ms = g_device_sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  uint32_t n = g_fake_devices;
+  for (uint32_t i = 0; i < n && i < capacity; ++i) {
+    hb_device_info& d = devices[i];
+    d.ordinal = static_cast<int32_t>(i);
+    snprintf(d.kind, sizeof(d.kind), "cuda");
+    snprintf(d.name, sizeof(d.name), "Test GPU %u", i);
+    snprintf(d.uuid, sizeof(d.uuid), "GPU-test-%u", i);
+    d.memory_total_bytes = 16ull << 30;
+    d.memory_used_bytes = (1ull << 30) + (i == 0 ? (256ull << 20) * g_live_instances : 0);
+  }
+  *count = n;
+  return HB_OK;
+}
 
 hb_status ExecuteText(void*, const hb_text_request* reqs, hb_text_result* res, uint32_t count,
                       char* err, size_t n) {
@@ -124,9 +171,20 @@ hb_status ExecuteTerm(void*, const hb_term_request* req, hb_term_result* out) {
 }
 
 const hb_plugin_api kApi = {
-    sizeof(hb_plugin_api), TP_ABI_MAJOR,    HB_PLUGIN_ABI_MINOR, TP_NAME,     "0.0.1",
-    Init,                  Fini,            ModelLoad,           ModelUnload, InstanceCreate,
-    InstanceDestroy,       ExecuteText,     ExecuteTerm,
+    TP_ABI_MINOR >= 1 ? sizeof(hb_plugin_api) : offsetof(hb_plugin_api, device_info),
+    TP_ABI_MAJOR,
+    TP_ABI_MINOR,
+    TP_NAME,
+    "0.0.1",
+    Init,
+    Fini,
+    ModelLoad,
+    ModelUnload,
+    InstanceCreate,
+    InstanceDestroy,
+    ExecuteText,
+    ExecuteTerm,
+    DeviceInfo,
 };
 
 }  // namespace

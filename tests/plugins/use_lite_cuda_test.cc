@@ -70,6 +70,7 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
   auto get_api = reinterpret_cast<hb_plugin_get_api_fn>(dlsym(lib, "hb_plugin_get_api"));
   REQUIRE(get_api != nullptr);
   CHECK(get_api(HB_PLUGIN_ABI_MAJOR + 1, 0) == nullptr);
+  CHECK(get_api(HB_PLUGIN_ABI_MAJOR, 0) == nullptr);  // it needs a 1.1 host
   const hb_plugin_api* api = get_api(HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR);
   REQUIRE(api != nullptr);
   CHECK(std::string(api->name) == "use_lite_cuda");
@@ -79,6 +80,13 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
   char err[256] = "";
   void* plugin = nullptr;
   REQUIRE(api->init(&host, &plugin, err, sizeof(err)) == HB_OK);
+  REQUIRE(api->abi_minor >= 1);
+  REQUIRE(api->device_info != nullptr);
+  hb_device_info devices[4] = {};
+  for (hb_device_info& d : devices) d.struct_size = sizeof(d);
+  uint32_t device_count = 99;
+  REQUIRE(api->device_info(plugin, devices, 4, &device_count, err, sizeof(err)) == HB_OK);
+  CHECK(device_count == 0);  // no instance yet: nothing to report
   void* model = nullptr;
   hb_model_caps caps{};
   caps.struct_size = sizeof(caps);
@@ -105,6 +113,21 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
     return;
   }
   std::cout << "use_lite_cuda on " << caps.description << std::endl;
+
+  // The device with an instance on it, as nvidia-smi would describe it.
+  REQUIRE(api->device_info(plugin, devices, 4, &device_count, err, sizeof(err)) == HB_OK);
+  REQUIRE(device_count == 1);
+  CHECK(devices[0].ordinal == 0);
+  CHECK(std::string(devices[0].kind) == "cuda");
+  CHECK(std::strlen(devices[0].name) > 0);
+  CHECK(std::string(devices[0].uuid).rfind("GPU-", 0) == 0);
+  CHECK(std::strlen(devices[0].uuid) == 40);
+  CHECK(devices[0].memory_total_bytes > (1ull << 30));
+  CHECK(devices[0].memory_used_bytes > 0);  // at least our weights
+  CHECK(devices[0].memory_used_bytes < devices[0].memory_total_bytes);
+  std::cout << "device_info: " << devices[0].name << " " << devices[0].uuid << " "
+            << devices[0].memory_used_bytes << "/" << devices[0].memory_total_bytes << " bytes"
+            << std::endl;
 
   hornbeam::use_lite::Tokenizer tokenizer;
   hornbeam::use_lite::Model cpu;
@@ -150,6 +173,8 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
   }
 
   api->instance_destroy(instance);
+  REQUIRE(api->device_info(plugin, devices, 4, &device_count, err, sizeof(err)) == HB_OK);
+  CHECK(device_count == 0);
   api->model_unload(model);
   api->fini(plugin);
   dlclose(lib);

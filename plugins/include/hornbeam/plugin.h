@@ -28,6 +28,10 @@
  * by the host (hb_term_result.data). The plugin owns its states (plugin,
  * model, instance) until the matching destroy call.
  *
+ * History: 1.0 the base table; 1.1 appends hb_plugin_api.device_info (and
+ * hb_device_info). A plugin that uses nothing from 1.1 may keep claiming
+ * minor 0 so that 1.0 hosts load it too.
+ *
  * Errors: functions return an hb_status (HB_OK == 0) and write a
  * NUL-terminated message into the caller's `err` buffer. No C++ exception
  * may cross this boundary; a plugin must catch its own.
@@ -43,7 +47,7 @@ extern "C" {
 #endif
 
 #define HB_PLUGIN_ABI_MAJOR 1
-#define HB_PLUGIN_ABI_MINOR 0
+#define HB_PLUGIN_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define HB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -132,6 +136,23 @@ typedef struct hb_term_result {
   char message[256];
 } hb_term_result;
 
+/* Since ABI 1.1: one accelerator a plugin's models run on, as reported by
+ * hb_plugin_api.device_info. The host zeroes each entry and sets struct_size;
+ * the plugin writes only fields that struct_size covers. Strings are
+ * NUL-terminated within their arrays (the host cuts them at the array's end
+ * regardless). */
+typedef struct hb_device_info {
+  uint32_t struct_size;
+  int32_t ordinal; /* the number instance_create takes as `device` */
+  char kind[16];   /* "cuda", "rocm", ... */
+  char name[128];  /* "NVIDIA H100 80GB HBM3" */
+  char uuid[64];   /* "GPU-5e3b..." or "" when unknown */
+  uint64_t memory_total_bytes;
+  /* In use on the device by every process (what nvidia-smi shows), not only
+   * by this plugin. */
+  uint64_t memory_used_bytes;
+} hb_device_info;
+
 typedef struct hb_plugin_api {
   uint32_t struct_size;
   uint32_t abi_major;
@@ -163,6 +184,18 @@ typedef struct hb_plugin_api {
    * become {hornbeamd, Reason} errors. May be NULL. */
   hb_status (*execute_term)(void* instance, const hb_term_request* request,
                             hb_term_result* result);
+
+  /* ---- ABI 1.1 (read only when abi_minor >= 1 and struct_size covers it) */
+
+  /* The devices this plugin's instances run on now, for health:check and
+   * the Prometheus device gauges. Fills at most `capacity` entries of
+   * `devices` and sets *count to how many it filled; a plugin using no
+   * accelerator sets *count = 0 (or leaves this NULL). Called from a host
+   * monitor thread every few seconds -- never concurrently with itself, but
+   * concurrently with execute on any instance -- so it must be thread-safe
+   * and quick (no device synchronisation). May be NULL. */
+  hb_status (*device_info)(void* plugin_state, hb_device_info* devices, uint32_t capacity,
+                           uint32_t* count, char* err, size_t err_size);
 } hb_plugin_api;
 
 typedef const hb_plugin_api* (*hb_plugin_get_api_fn)(uint32_t host_abi_major,

@@ -198,6 +198,28 @@ std::string DescribeCudaDevices() {
   return text + " (cuBLAS)";
 }
 
+bool QueryCudaDevice(int device, CudaDeviceStatus* out, std::string* error) {
+  cudaDeviceProp prop;
+  HB_CUDA_CHECK(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  HB_CUDA_CHECK(cudaSetDevice(device), "cudaSetDevice");
+  size_t free_bytes = 0, total_bytes = 0;
+  HB_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  out->name = prop.name;
+  // nvidia-smi's form of the 16 uuid bytes: GPU-8-4-4-4-12 hex digits.
+  static const char kHex[] = "0123456789abcdef";
+  std::string uuid = "GPU-";
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) uuid += '-';
+    unsigned char b = static_cast<unsigned char>(prop.uuid.bytes[i]);
+    uuid += kHex[b >> 4];
+    uuid += kHex[b & 15];
+  }
+  out->uuid = uuid;
+  out->memory_total_bytes = total_bytes;
+  out->memory_used_bytes = total_bytes >= free_bytes ? total_bytes - free_bytes : 0;
+  return true;
+}
+
 CudaEncoder::CudaEncoder(const CudaModelSpec& spec, int device)
     : vocab_rows_(spec.vocab_rows),
       embed_dim_(spec.embed_dim),

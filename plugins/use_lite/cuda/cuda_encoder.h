@@ -41,6 +41,19 @@ struct CudaModelSpec {
 // "cuda:0 NVIDIA H100 80GB HBM3 (cuBLAS)"; says so when none is visible.
 std::string DescribeCudaDevices();
 
+// Name, uuid and memory of one device as of now (hb_device_info).
+struct CudaDeviceStatus {
+  std::string name;
+  std::string uuid;  // "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+  uint64_t memory_total_bytes = 0;
+  uint64_t memory_used_bytes = 0;  // by every process: total - free
+};
+// Call only for a device that already has an encoder: cudaMemGetInfo makes
+// the calling thread current on the device's primary context, and would
+// create that context (hundreds of MB of device memory) if none existed.
+// Thread-safe; does not synchronise the device.
+bool QueryCudaDevice(int device, CudaDeviceStatus* out, std::string* error);
+
 class CudaEncoder {
  public:
   // Uploads the weights to `device` and creates a stream and cuBLAS handle

@@ -4,9 +4,15 @@
 // instance_create(device) binds the instance to that GPU. Without a usable
 // GPU (no driver, no device, bad ordinal) instance_create fails cleanly with
 // HB_ERR_UNAVAILABLE; model_load itself only reads files.
+//
+// ABI 1.1: device_info reports the GPUs that have live instances (name,
+// uuid, memory used/total from cudaMemGetInfo), for health:check and the
+// Prometheus device gauges.
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -20,6 +26,8 @@ namespace {
 
 struct PluginState {
   Host host;
+  std::mutex mu;
+  std::map<int, int> live_instances;  // by device ordinal; guarded by mu
 };
 
 struct ModelState {
@@ -139,6 +147,11 @@ hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err
       WriteMessage(err, err_size, "use_lite_cuda: " + error);
       return HB_ERR_UNAVAILABLE;
     }
+    {
+      PluginState* plugin = state->model->plugin;
+      std::lock_guard<std::mutex> lock(plugin->mu);
+      ++plugin->live_instances[device];
+    }
     *instance = state.release();
     return HB_OK;
   } catch (const std::bad_alloc&) {
@@ -150,7 +163,64 @@ hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err
   }
 }
 
-void InstanceDestroy(void* instance) { delete static_cast<InstanceState*>(instance); }
+void InstanceDestroy(void* instance) {
+  auto* state = static_cast<InstanceState*>(instance);
+  if (state == nullptr) return;
+  {
+    PluginState* plugin = state->model->plugin;
+    std::lock_guard<std::mutex> lock(plugin->mu);
+    auto it = plugin->live_instances.find(state->encoder->device());
+    if (it != plugin->live_instances.end() && --it->second == 0) plugin->live_instances.erase(it);
+  }
+  delete state;
+}
+
+void CopyText(const std::string& from, char* to, size_t size) {
+  size_t n = from.size() < size - 1 ? from.size() : size - 1;
+  std::memcpy(to, from.data(), n);
+  to[n] = '\0';
+}
+
+// Only devices with a live instance: their primary context exists, so the
+// query costs no device memory (see QueryCudaDevice).
+hb_status DeviceInfo(void* plugin_state, hb_device_info* devices, uint32_t capacity,
+                     uint32_t* count, char* err, size_t err_size) {
+  try {
+    auto* plugin = static_cast<PluginState*>(plugin_state);
+    std::vector<int> ordinals;
+    {
+      std::lock_guard<std::mutex> lock(plugin->mu);
+      for (const auto& [ordinal, n] : plugin->live_instances) ordinals.push_back(ordinal);
+    }
+    uint32_t filled = 0;
+    for (int ordinal : ordinals) {
+      if (filled == capacity) break;
+      hb_device_info& d = devices[filled];
+      if (d.struct_size < offsetof(hb_device_info, memory_used_bytes) + sizeof(d.memory_used_bytes)) {
+        WriteMessage(err, err_size, "use_lite_cuda: hb_device_info too small");
+        return HB_ERR_INVALID_ARGUMENT;
+      }
+      CudaDeviceStatus status;
+      std::string error;
+      if (!QueryCudaDevice(ordinal, &status, &error)) {
+        WriteMessage(err, err_size, "use_lite_cuda: cuda:" + std::to_string(ordinal) + ": " + error);
+        return HB_ERR_UNAVAILABLE;
+      }
+      d.ordinal = ordinal;
+      CopyText("cuda", d.kind, sizeof(d.kind));
+      CopyText(status.name, d.name, sizeof(d.name));
+      CopyText(status.uuid, d.uuid, sizeof(d.uuid));
+      d.memory_total_bytes = status.memory_total_bytes;
+      d.memory_used_bytes = status.memory_used_bytes;
+      ++filled;
+    }
+    *count = filled;
+    return HB_OK;
+  } catch (const std::exception& e) {
+    WriteMessage(err, err_size, std::string("use_lite_cuda: ") + e.what());
+    return HB_ERR_INTERNAL;
+  }
+}
 
 hb_status ExecuteText(void* instance, const hb_text_request* requests, hb_text_result* results,
                       uint32_t count, char* err, size_t err_size) {
@@ -210,6 +280,7 @@ constexpr hb_plugin_api kApi = {
     .instance_destroy = InstanceDestroy,
     .execute_text = ExecuteText,
     .execute_term = nullptr,
+    .device_info = DeviceInfo,
 };
 
 }  // namespace
@@ -217,9 +288,8 @@ constexpr hb_plugin_api kApi = {
 
 extern "C" HB_PLUGIN_EXPORT const hb_plugin_api* hb_plugin_get_api(uint32_t host_abi_major,
                                                                    uint32_t host_abi_minor) {
-  // Our minor is 0, so every host of our major can take us (the host checks
-  // api->abi_minor <= its own).
-  (void)host_abi_minor;
-  if (host_abi_major != HB_PLUGIN_ABI_MAJOR) return nullptr;
+  // We use device_info (1.1): a 1.0 host would refuse our table anyway (the
+  // host checks api->abi_minor <= its own); say no first.
+  if (host_abi_major != HB_PLUGIN_ABI_MAJOR || host_abi_minor < 1) return nullptr;
   return &hornbeam::use_lite::kApi;
 }

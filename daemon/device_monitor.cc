@@ -1,0 +1,87 @@
+#include "daemon/device_monitor.h"
+
+#include "ei_bridge/log.h"
+
+namespace hb {
+namespace {
+
+std::string KeyOf(const DeviceInfo& d) {
+  return d.uuid.empty() ? d.kind + ":" + std::to_string(d.ordinal) : d.uuid;
+}
+
+}  // namespace
+
+DeviceMonitor::DeviceMonitor(std::chrono::milliseconds interval)
+    : interval_(interval), thread_([this] { Run(); }) {}
+
+DeviceMonitor::~DeviceMonitor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void DeviceMonitor::SetPlugins(std::vector<std::weak_ptr<Plugin>> plugins) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    plugins_ = std::move(plugins);
+    changed_ = true;
+  }
+  cv_.notify_all();
+}
+
+DeviceMonitor::Snapshot DeviceMonitor::Latest() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return latest_;
+}
+
+void DeviceMonitor::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait_for(lock, interval_, [this] { return stop_ || changed_; });
+    if (stop_) return;
+    changed_ = false;
+    std::vector<std::weak_ptr<Plugin>> plugins = plugins_;
+    lock.unlock();
+    Sample(plugins);
+    lock.lock();
+  }
+}
+
+void DeviceMonitor::Sample(const std::vector<std::weak_ptr<Plugin>>& plugins) {
+  Snapshot s;
+  for (const std::weak_ptr<Plugin>& weak : plugins) {
+    std::shared_ptr<Plugin> p = weak.lock();
+    if (!p || !p->reports_devices()) continue;
+    Result<std::vector<DeviceInfo>> r = p->QueryDevices();
+    if (!r.ok()) {
+      s.errors.push_back(r.status().message());
+      continue;
+    }
+    for (DeviceInfo& d : *r) {
+      bool merged = false;
+      for (Device& known : s.devices) {
+        if (KeyOf(known.info) == KeyOf(d)) {
+          known.plugins.push_back(p->name());
+          merged = true;
+          break;
+        }
+      }
+      if (!merged) s.devices.push_back({std::move(d), {p->name()}});
+    }
+  }
+  // Log a failing query when it starts failing (or fails differently), not
+  // on every round.
+  if (s.errors != last_errors_) {
+    for (const std::string& e : s.errors) HB_LOG_WARN("device query: " + e);
+    last_errors_ = s.errors;
+  }
+  s.taken = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  s.samples = latest_.samples + 1;
+  latest_ = std::move(s);
+}
+
+}  // namespace hb

@@ -13,6 +13,49 @@
 #include "ei_bridge/log.h"
 
 namespace hb {
+namespace {
+
+// The limits of `o` that DistNode applies (at start, and again on reload).
+void SetDistLimits(const Options& o, DistConfig* dc) {
+  dc->handshake_timeout_ms = o.handshake_timeout_ms;
+  dc->max_packet_bytes = o.max_packet_bytes;
+  dc->max_connections = o.max_connections;
+  dc->term_limits.max_depth = o.max_term_depth;
+  dc->term_limits.max_elements = o.max_term_elements;
+  dc->admit = nullptr;
+  if (!o.allowed_peers.empty()) {
+    std::vector<std::string> patterns = o.allowed_peers;
+    dc->admit = [patterns](std::string_view peer) {
+      std::string name(peer);
+      for (const std::string& p : patterns) {
+        if (fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+      }
+      return false;
+    };
+  }
+}
+
+// The settings a reload cannot apply that differ, by configuration key.
+std::string FixedSettingsChanged(const Options& now, const Options& wanted) {
+  std::string keys;
+  auto check = [&keys](bool differs, const char* key) {
+    if (differs) keys += (keys.empty() ? "" : ", ") + std::string(key);
+  };
+  check(wanted.sname != now.sname, "sname");
+  check(wanted.name != now.name, "name");
+  check(wanted.cookie != now.cookie, "cookie");
+  check(wanted.cookie_file != now.cookie_file, "cookie_file");
+  check(wanted.port != now.port, "port");
+  check(wanted.bind_address != now.bind_address, "bind_address");
+  check(wanted.net_ticktime_s != now.net_ticktime_s, "net_ticktime_s");
+  check(wanted.workers != now.workers, "workers");
+  check(wanted.metrics_port != now.metrics_port, "metrics_port");
+  check(wanted.metrics_address != now.metrics_address, "metrics_address");
+  check(wanted.plugin_dir != now.plugin_dir, "plugin_dir");
+  return keys;
+}
+
+}  // namespace
 
 App::App(Options options) : options_(std::move(options)) { uv_loop_init(&loop_); }
 
@@ -57,21 +100,7 @@ bool App::Start() {
   dc.port = options_.port;
   dc.bind_address = options_.bind_address;
   dc.net_ticktime_ms = options_.net_ticktime_s * 1000;
-  dc.handshake_timeout_ms = options_.handshake_timeout_ms;
-  dc.max_packet_bytes = options_.max_packet_bytes;
-  dc.max_connections = options_.max_connections;
-  dc.term_limits.max_depth = options_.max_term_depth;
-  dc.term_limits.max_elements = options_.max_term_elements;
-  if (!options_.allowed_peers.empty()) {
-    std::vector<std::string> patterns = options_.allowed_peers;
-    dc.admit = [patterns](std::string_view peer) {
-      std::string name(peer);
-      for (const std::string& p : patterns) {
-        if (fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
-      }
-      return false;
-    };
-  }
+  SetDistLimits(options_, &dc);
 
   signal(SIGPIPE, SIG_IGN);
   notifier_ = std::make_unique<SystemdNotifier>(&loop_);
@@ -169,12 +198,15 @@ void App::OnNodeReady(Status s) {
       node_->node_name(), node_->creation(), dispatcher_.get(),
       [this](const std::string& n, const ControlMessage& m) { return node_->Send(n, m); });
   server_->set_limits(options_.max_inflight_per_peer, options_.max_inflight_total, &metrics_);
-  std::string line = "serving as '" + node_->node_name() + "' on port " +
-                     std::to_string(node_->port()) + " with " + std::to_string(pool_->threads()) +
-                     " workers";
+  std::string line = ServingLine();
   HB_LOG_INFO("hornbeamd " + std::string(HB_VERSION) + " " + line);
   notifier_->Ready(line);
   notifier_->StartWatchdog();
+}
+
+std::string App::ServingLine() const {
+  return "serving as '" + node_->node_name() + "' on port " + std::to_string(node_->port()) +
+         " with " + std::to_string(pool_->threads()) + " workers";
 }
 
 void App::Reload() {
@@ -183,9 +215,10 @@ void App::Reload() {
   notifier_->Reloading("reloading");
   Options fresh = options_;
   if (!options_.config_path.empty()) {
-    std::string path = options_.config_path;
-    std::vector<char*> argv = {const_cast<char*>("hornbeamd"), const_cast<char*>("--config"),
-                               path.data()};
+    std::vector<std::string> args = options_.command_line;
+    if (args.empty()) args = {"hornbeamd", "--config", options_.config_path};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
     Result<Options> parsed = ParseOptions(static_cast<int>(argv.size()), argv.data());
     if (!parsed.ok()) {
       HB_LOG_ERROR("reload refused, configuration unchanged: " + parsed.status().message());
@@ -193,18 +226,35 @@ void App::Reload() {
       return;
     }
     const Options& p = *parsed;
-    // The node's identity and sockets are fixed for its life.
-    if (p.sname != options_.sname || p.name != options_.name || p.port != options_.port ||
-        p.bind_address != options_.bind_address || p.cookie != options_.cookie ||
-        p.cookie_file != options_.cookie_file) {
-      HB_LOG_WARN("reload: node name, cookie, port and bind address cannot change live; "
-                  "restart to apply them (other changes are applied)");
+    // The node's identity, sockets, tick time and thread count are fixed
+    // for its life: say which keys wait for a restart, apply the rest.
+    std::string fixed = FixedSettingsChanged(options_, p);
+    if (!fixed.empty()) {
+      HB_LOG_WARN("reload: " + fixed + " cannot change while running; restart to apply " +
+                  "(models, routes, limits and log level are applied now)");
     }
     LogLevel level;
     if (p.log_level != options_.log_level && ParseLogLevel(p.log_level, &level)) {
       SetLogLevel(level);
       HB_LOG_INFO("log level now " + p.log_level);
-      fresh.log_level = p.log_level;
+    }
+    options_.log_level = p.log_level;
+    // Limits: the wire's from the next packet or connection, in-flight
+    // limits from the next call, the drain grace from the next SIGTERM.
+    options_.handshake_timeout_ms = p.handshake_timeout_ms;
+    options_.max_packet_bytes = p.max_packet_bytes;
+    options_.max_connections = p.max_connections;
+    options_.max_term_depth = p.max_term_depth;
+    options_.max_term_elements = p.max_term_elements;
+    options_.allowed_peers = p.allowed_peers;
+    options_.max_inflight_per_peer = p.max_inflight_per_peer;
+    options_.max_inflight_total = p.max_inflight_total;
+    options_.drain_timeout_s = p.drain_timeout_s;
+    DistConfig limits = node_->config();
+    SetDistLimits(options_, &limits);
+    node_->UpdateLimits(limits);
+    if (server_) {
+      server_->set_limits(options_.max_inflight_per_peer, options_.max_inflight_total, &metrics_);
     }
     fresh.models = p.models;
     fresh.routes = p.routes;
@@ -212,9 +262,8 @@ void App::Reload() {
   }
   options_.models = fresh.models;
   options_.routes = fresh.routes;
-  options_.log_level = fresh.log_level;
   models_->Reload(fresh.models, fresh.routes, [this] {
-    if (!draining_) notifier_->Ready("reloaded; serving as '" + node_->node_name() + "'");
+    if (!draining_) notifier_->Ready("reloaded; " + ServingLine());
   });
 }
 

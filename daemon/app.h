@@ -48,6 +48,8 @@ class App : public DistHandler {
  private:
   bool Start();
   void Reload();
+  // "serving as 'NODE' on port N with W workers", for STATUS= lines.
+  std::string ServingLine() const;
   void Drain();
   void FinishShutdown(int code);
   std::string RenderMetrics() const;

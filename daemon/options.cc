@@ -249,6 +249,7 @@ Status ApplyConfigJson(const std::string& text, Options* o) {
 
 Result<Options> ParseOptions(int argc, char** argv) {
   Options o;
+  o.command_line.assign(argv, argv + argc);
   // Pass 1: find --config so the file is applied before the other flags. A
   // missing default file means built-in defaults; a named one must exist.
   for (int i = 1; i + 1 < argc; ++i) {

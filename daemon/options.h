@@ -56,6 +56,9 @@ struct Options {
   std::string plugin_dir;           // empty: next to the binary, else installed path
   std::vector<ModelConfig> models;  // empty: the built-in default (hashembed)
   std::map<std::string, std::string> routes;  // Erlang module -> model
+  // The arguments this was parsed from: a reload parses them again, so
+  // flags keep overriding the re-read file exactly as at startup.
+  std::vector<std::string> command_line;
   bool check_config = false;        // --check-config
   bool help = false;
   bool version = false;

@@ -103,6 +103,15 @@ void DistNode::OnNewConnection(int status) {
   c->Begin();
 }
 
+void DistNode::UpdateLimits(const DistConfig& limits) {
+  config_.handshake_timeout_ms = limits.handshake_timeout_ms;
+  config_.max_packet_bytes = limits.max_packet_bytes;
+  config_.max_connections = limits.max_connections;
+  config_.max_write_queue_bytes = limits.max_write_queue_bytes;
+  config_.term_limits = limits.term_limits;
+  config_.admit = limits.admit;
+}
+
 bool DistNode::OnHandshakeDone(Connection* c, bool replace_existing) {
   auto it = connections_.find(c->peer());
   if (it != connections_.end()) {

@@ -104,6 +104,14 @@ class DistNode {
   const DistConfig& config() const { return config_; }
   const DistStats& stats() const { return stats_; }
 
+  // Takes the limits of `limits` (handshake timeout, packet size,
+  // connection and write-queue bounds, term limits, allowlist) while
+  // serving, for a SIGHUP reload. Term limits and write-queue bounds apply
+  // to every connection's next packet; the rest from the next connection
+  // accepted (a connection keeps the packet size it started with). Name,
+  // cookie, sockets and tick time are fixed for the node's life and ignored.
+  void UpdateLimits(const DistConfig& limits);
+
  private:
   friend class Connection;
   void OnNewConnection(int status);

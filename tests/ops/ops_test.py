@@ -5,6 +5,7 @@ binary and real erl nodes.
 
 usage: ops_test.py DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR
 """
+import json
 import os
 import shutil
 import socket
@@ -54,6 +55,40 @@ class OpsTest(unittest.TestCase):
         r = d.wait_for("RELOADING=1", first + 1)
         d.wait_for("READY=1", r + 1)
         self.assertEqual(d.call('io:format("~p", [rpc:call(NODE, health, ping, [])])'), "pong")
+
+    def test_reload_applies_limits_and_log_level_and_names_fixed_keys(self):
+        cfg = {"limits": {"max_inflight_per_peer": 100}, "log_level": "info"}
+        d = self.start(config=json.dumps(cfg))
+        first = d.wait_for("READY=1")
+        # One slow call in flight from a node, then a second from the same node.
+        two_calls = ('P = self(), spawn(fun() -> P ! {a, rpc:call(NODE, health, sleep, [700])} '
+                     'end), timer:sleep(200), B = rpc:call(NODE, health, sleep, [0]), '
+                     'receive {a, A} -> ok end, io:format("~p ~p", [A, B])')
+        self.assertEqual(d.call(two_calls), "ok ok")
+        deep = ('{badrpc, {\'EXIT\', R}} = rpc:call(NODE, nosuch, f, [lists:foldl(fun(_, A) -> '
+                '[A] end, [], lists:seq(1, 20))]), io:format("~p", [element(1, R)])')
+        self.assertEqual(d.call(deep), "undef")
+        path = [a for a in d.proc.args if a.endswith(".json")][0]
+        cfg.update({"limits": {"max_inflight_per_peer": 1, "max_term_depth": 10},
+                    "log_level": "debug",
+                    "port": 12345, "workers": 7})
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        d.proc.send_signal(1)  # SIGHUP
+        r = d.wait_for("RELOADING=1", first + 1)
+        ready = d.wait_for("READY=1", r + 1)
+        # STATUS keeps the full serving line; the node keeps its port.
+        self.assertIn("STATUS=reloaded; serving as '%s' on port" % d.node, d.messages[ready][1])
+        self.assertEqual(d.call(two_calls), "ok {badrpc,{'EXIT',system_limit}}")
+        # The wire's term limits apply from the next packet.
+        self.assertEqual(d.call(deep.replace("element(1, R)", "R")), "system_limit")
+        log = d.log_text()
+        self.assertIn("reload: port, workers cannot change while running; restart to apply", log)
+        self.assertIn("log level now debug", log)
+        # Flags given at startup (--sname, --cookie) still win over the file:
+        # not reported as changes.
+        self.assertNotIn("sname", log.split("reload:")[1].split("\n")[0])
+        self.assertIn("limit inflight_per_peer reached", log)
 
     def test_sigterm_drains_then_exits_zero_and_unregisters(self):
         d = self.start()

@@ -64,8 +64,8 @@ ModelRegistry::ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin
 }
 
 ModelRegistry::~ModelRegistry() {
-  for (std::thread& t : retiring_) {
-    if (t.joinable()) t.join();
+  for (Retiring& r : retiring_) {
+    if (r.thread.joinable()) r.thread.join();
   }
   if (reload_thread_.joinable()) reload_thread_.join();
 }
@@ -258,10 +258,25 @@ void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& rout
 void ModelRegistry::Retire(std::shared_ptr<Batcher> b) {
   // Drain off the loop: queued calls finish on the old instances, then the
   // last reference unloads model and plugin.
-  retiring_.emplace_back([b = std::move(b)]() mutable {
-    b->Drain();
-    b.reset();
-  });
+  ReapRetired();
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  retiring_.push_back({std::thread([b = std::move(b), done]() mutable {
+                         b->Drain();
+                         b.reset();
+                         done->store(true, std::memory_order_release);
+                       }),
+                       done});
+}
+
+void ModelRegistry::ReapRetired() {
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    if (it->done->load(std::memory_order_acquire)) {
+      it->thread.join();  // already past its last statement: returns at once
+      it = retiring_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void ModelRegistry::Reload(std::vector<ModelConfig> models,
@@ -347,8 +362,8 @@ void ModelRegistry::Close(std::function<void()> closed) {
   for (auto& [name, slot] : slots_) {
     if (slot->batcher) slot->batcher->Drain();
   }
-  for (std::thread& t : retiring_) {
-    if (t.joinable()) t.join();
+  for (Retiring& r : retiring_) {
+    if (r.thread.joinable()) r.thread.join();
   }
   retiring_.clear();
   auto on_close = [](uv_handle_t* h) {

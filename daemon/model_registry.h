@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -68,6 +69,7 @@ class ModelRegistry {
       const std::function<void(const std::string&, const std::string&, const BatcherStats*)>& fn)
       const;
   bool reloading() const { return reload_running_; }
+  size_t retiring_threads() const { return retiring_.size(); }  // for tests
   uint64_t reloads_completed() const { return reloads_completed_; }
 
  private:
@@ -137,7 +139,15 @@ class ModelRegistry {
   std::vector<Built> reload_result_;  // written by reload_thread_, read after join
   Pending current_;
   uint64_t reloads_completed_ = 0;
-  std::vector<std::thread> retiring_;
+  // Batchers draining after a swap, each on its own thread; finished ones
+  // are joined at the next Retire so a daemon reloaded every minute for a
+  // month does not keep 40,000 dead thread objects.
+  struct Retiring {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  void ReapRetired();
+  std::vector<Retiring> retiring_;
   int open_handles_ = 0;
   std::function<void()> closed_;
   DeviceMonitor devices_;

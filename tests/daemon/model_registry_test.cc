@@ -146,5 +146,21 @@ TEST_CASE("models on plugins without devices report none", "[registry][devices]"
   CHECK(env.reg->devices().samples >= 1);
 }
 
+TEST_CASE("retired batcher threads are reaped across reloads", "[registry][reload]") {
+  Env env;
+  ModelConfig m = Model("default", "hashembed");
+  REQUIRE(env.reg->Load({m}, {{"ml", "default"}}) == 0);
+  for (uint32_t i = 0; i < 20; ++i) {
+    m.max_batch_size = 8 + i;  // a changed configuration: rebuilt, old one retired
+    bool reloaded = false;
+    env.reg->Reload({m}, {{"ml", "default"}}, [&] { reloaded = true; });
+    REQUIRE(env.RunUntil([&] { return reloaded; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // an idle drain is quick
+  }
+  CHECK(env.reg->reloads_completed() == 20);
+  // Each retirement joins the finished ones: at most the latest may remain.
+  CHECK(env.reg->retiring_threads() <= 2);
+}
+
 }  // namespace
 }  // namespace hb

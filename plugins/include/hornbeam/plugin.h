@@ -191,9 +191,10 @@ typedef struct hb_plugin_api {
    * the Prometheus device gauges. Fills at most `capacity` entries of
    * `devices` and sets *count to how many it filled; a plugin using no
    * accelerator sets *count = 0 (or leaves this NULL). Called from a host
-   * monitor thread every few seconds -- never concurrently with itself, but
-   * concurrently with execute on any instance -- so it must be thread-safe
-   * and quick (no device synchronisation). May be NULL. */
+   * monitor thread every few seconds, between init and fini, never
+   * concurrently with itself, init or fini, but concurrently with
+   * execute, instance_create and instance_destroy -- so it must be
+   * thread-safe and quick (no device synchronisation). May be NULL. */
   hb_status (*device_info)(void* plugin_state, hb_device_info* devices, uint32_t capacity,
                            uint32_t* count, char* err, size_t err_size);
 } hb_plugin_api;

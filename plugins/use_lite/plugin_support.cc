@@ -145,4 +145,18 @@ void PrepareBatch(const Host& host, const Tokenizer& tokenizer,
   ids->resize(runnable->size());
 }
 
+hb_status CheckBatch(const char* plugin, const void* instance, const hb_text_request* requests,
+                     const hb_text_result* results, uint32_t count, char* err, size_t err_size) {
+  if (instance == nullptr || requests == nullptr || results == nullptr) {
+    WriteMessage(err, err_size, std::string(plugin) + ": NULL instance, requests or results");
+    return HB_ERR_INVALID_ARGUMENT;
+  }
+  if (count > kMaxBatchSize) {
+    WriteMessage(err, err_size, std::string(plugin) + ": batch of " + std::to_string(count) +
+                                    " exceeds max_batch_size " + std::to_string(kMaxBatchSize));
+    return HB_ERR_INVALID_ARGUMENT;
+  }
+  return HB_OK;
+}
+
 }  // namespace hornbeam::use_lite

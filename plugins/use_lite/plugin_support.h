@@ -6,6 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -63,6 +66,74 @@ void FillCaps(const Model& model, const char* description, uint32_t needs_gpu,
 void PrepareBatch(const Host& host, const Tokenizer& tokenizer,
                   const hb_text_request* requests, hb_text_result* results, uint32_t count,
                   std::vector<uint32_t>* runnable, std::vector<std::vector<int32_t>>* ids);
+
+// Runs `body` (returning hb_status) so that no exception crosses the ABI:
+// bad_alloc becomes HB_ERR_RESOURCE ("<plugin>: out of memory<doing>"),
+// any other exception HB_ERR_INTERNAL with its text in `err`.
+template <typename Body>
+hb_status Guarded(const char* plugin, const char* doing, char* err, size_t err_size,
+                  Body&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    WriteMessage(err, err_size, std::string(plugin) + ": out of memory" + doing);
+    return HB_ERR_RESOURCE;
+  } catch (const std::exception& e) {
+    WriteMessage(err, err_size, std::string(plugin) + ": " + e.what());
+    return HB_ERR_INTERNAL;
+  } catch (...) {
+    WriteMessage(err, err_size, std::string(plugin) + ": unknown exception");
+    return HB_ERR_INTERNAL;
+  }
+}
+
+// The init entry point of both plugins: a new State whose `host` member is
+// filled from the host table.
+template <typename State>
+hb_status InitState(const char* plugin, const hb_host_api* host, void** plugin_state, char* err,
+                    size_t err_size) {
+  return Guarded(plugin, "", err, err_size, [&] {
+    auto state = std::make_unique<State>();
+    std::string error;
+    if (!state->host.Init(host, &error)) {
+      WriteMessage(err, err_size, std::string(plugin) + ": " + error);
+      return HB_ERR_INVALID_ARGUMENT;
+    }
+    *plugin_state = state.release();
+    return HB_OK;
+  });
+}
+
+// The model_load entry point of both plugins: a new ModelState (members
+// `plugin` and `loaded`) from the config's model_dir, its caps filled in.
+// `describe` gives the caps description once the files are loaded.
+template <typename ModelState, typename PluginState, typename Describe>
+hb_status LoadModelState(const char* plugin, void* plugin_state, const char* model_name,
+                         const char* config_json, uint32_t needs_gpu, Describe&& describe,
+                         void** model, hb_model_caps* caps, char* err, size_t err_size) {
+  return Guarded(plugin, " loading the model", err, err_size, [&] {
+    auto state = std::make_unique<ModelState>();
+    state->plugin = static_cast<PluginState*>(plugin_state);
+    std::string error;
+    if (!LoadModelFromConfig(config_json, &state->loaded, &error)) {
+      WriteMessage(err, err_size, std::string(plugin) + ": " + error);
+      return HB_ERR_INVALID_ARGUMENT;
+    }
+    state->loaded.description = describe();
+    FillCaps(state->loaded.model, state->loaded.description.c_str(), needs_gpu, caps);
+    state->plugin->host.Log(HB_LOG_INFO, std::string(plugin) + ": loaded " +
+                                             (model_name ? model_name : "?") + " from " +
+                                             state->loaded.model_dir + "; " +
+                                             state->loaded.description);
+    *model = state.release();
+    return HB_OK;
+  });
+}
+
+// The checks execute_text makes before touching a batch: HB_OK, or the
+// error (with `err` written) for NULL pointers or an oversized batch.
+hb_status CheckBatch(const char* plugin, const void* instance, const hb_text_request* requests,
+                     const hb_text_result* results, uint32_t count, char* err, size_t err_size);
 
 }  // namespace hornbeam::use_lite
 

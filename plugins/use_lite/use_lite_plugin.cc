@@ -44,55 +44,26 @@ struct InstanceState {
   std::vector<float> output;
 };
 
+constexpr char kName[] = "use_lite";
+
 hb_status Init(const hb_host_api* host, void** plugin_state, char* err, size_t err_size) {
-  try {
-    auto state = std::make_unique<PluginState>();
-    std::string error;
-    if (!state->host.Init(host, &error)) {
-      WriteMessage(err, err_size, "use_lite: " + error);
-      return HB_ERR_INVALID_ARGUMENT;
-    }
-    *plugin_state = state.release();
-    return HB_OK;
-  } catch (const std::bad_alloc&) {
-    WriteMessage(err, err_size, "use_lite: out of memory");
-    return HB_ERR_RESOURCE;
-  }
+  return InitState<PluginState>(kName, host, plugin_state, err, err_size);
 }
 
 void Fini(void* plugin_state) { delete static_cast<PluginState*>(plugin_state); }
 
 hb_status ModelLoad(void* plugin_state, const char* model_name, const char* config_json,
                     void** model, hb_model_caps* caps, char* err, size_t err_size) {
-  try {
-    auto state = std::make_unique<ModelState>();
-    state->plugin = static_cast<PluginState*>(plugin_state);
-    std::string error;
-    if (!LoadModelFromConfig(config_json, &state->loaded, &error)) {
-      WriteMessage(err, err_size, "use_lite: " + error);
-      return HB_ERR_INVALID_ARGUMENT;
-    }
-    state->loaded.description = "cpu (OpenBLAS)";
-    FillCaps(state->loaded.model, state->loaded.description.c_str(), /*needs_gpu=*/0, caps);
-    state->plugin->host.Log(HB_LOG_INFO, std::string("use_lite: loaded ") +
-                                             (model_name ? model_name : "?") + " from " +
-                                             state->loaded.model_dir);
-    *model = state.release();
-    return HB_OK;
-  } catch (const std::bad_alloc&) {
-    WriteMessage(err, err_size, "use_lite: out of memory loading the model");
-    return HB_ERR_RESOURCE;
-  } catch (const std::exception& e) {
-    WriteMessage(err, err_size, std::string("use_lite: ") + e.what());
-    return HB_ERR_INTERNAL;
-  }
+  return LoadModelState<ModelState, PluginState>(
+      kName, plugin_state, model_name, config_json, /*needs_gpu=*/0,
+      [] { return std::string("cpu (OpenBLAS)"); }, model, caps, err, err_size);
 }
 
 void ModelUnload(void* model) { delete static_cast<ModelState*>(model); }
 
 hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err,
                          size_t err_size) {
-  try {
+  return Guarded(kName, "", err, err_size, [&] {
     auto state = std::make_unique<InstanceState>();
     state->model = static_cast<ModelState*>(model);
     if (device >= 0) {
@@ -102,28 +73,19 @@ hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err
     }
     *instance = state.release();
     return HB_OK;
-  } catch (const std::bad_alloc&) {
-    WriteMessage(err, err_size, "use_lite: out of memory");
-    return HB_ERR_RESOURCE;
-  }
+  });
 }
 
 void InstanceDestroy(void* instance) { delete static_cast<InstanceState*>(instance); }
 
 hb_status ExecuteText(void* instance, const hb_text_request* requests, hb_text_result* results,
                       uint32_t count, char* err, size_t err_size) {
-  auto* state = static_cast<InstanceState*>(instance);
   if (count == 0) return HB_OK;
-  if (state == nullptr || requests == nullptr || results == nullptr) {
-    WriteMessage(err, err_size, "use_lite: NULL instance, requests or results");
-    return HB_ERR_INVALID_ARGUMENT;
+  if (hb_status rc = CheckBatch(kName, instance, requests, results, count, err, err_size)) {
+    return rc;
   }
-  if (count > kMaxBatchSize) {
-    WriteMessage(err, err_size, "use_lite: batch of " + std::to_string(count) +
-                                    " exceeds max_batch_size " + std::to_string(kMaxBatchSize));
-    return HB_ERR_INVALID_ARGUMENT;
-  }
-  try {
+  auto* state = static_cast<InstanceState*>(instance);
+  return Guarded(kName, " running the batch", err, err_size, [&] {
     const LoadedModel& loaded = state->model->loaded;
     PrepareBatch(state->model->plugin->host, loaded.tokenizer, requests, results, count,
                  &state->runnable, &state->ids);
@@ -137,16 +99,7 @@ hb_status ExecuteText(void* instance, const hb_text_request* requests, hb_text_r
                   dim * sizeof(float));
     }
     return HB_OK;
-  } catch (const std::bad_alloc&) {
-    WriteMessage(err, err_size, "use_lite: out of memory running the batch");
-    return HB_ERR_RESOURCE;
-  } catch (const std::exception& e) {
-    WriteMessage(err, err_size, std::string("use_lite: ") + e.what());
-    return HB_ERR_INTERNAL;
-  } catch (...) {
-    WriteMessage(err, err_size, "use_lite: unknown exception");
-    return HB_ERR_INTERNAL;
-  }
+  });
 }
 
 // Minor 0: the CPU build uses nothing added after ABI 1.0 (no device to

@@ -1,5 +1,5 @@
 // libFuzzer entry point for the config target; the body is FuzzConfig in
-// fuzz/fuzz_bodies.cc (also replayed over the seed corpus by
+// fuzz/config_body.cc (also replayed over the seed corpus by
 // tests/regression/fuzz_seed_corpus_test.cc).
 #include <ei.h>
 

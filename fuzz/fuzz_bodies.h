@@ -15,13 +15,15 @@
 //   control    a byte stream as a connected peer sends it: 4-byte big-endian
 //              length, then 'p' | versioned control term | [versioned
 //              message], repeated; zero-length packets are ticks.
-//   handshake  byte 0: mode bits (see kHs* in fuzz_bodies.cc); the rest is the
-//              stream a connecting peer sends: 2-byte framed handshake packets
-//              and, once the handshake is done, 4-byte framed control packets.
-//   request    byte 0: how the term becomes a request (kReq* modes), byte 1:
-//              a selector (function table index, options, tag shape), then a
-//              versioned term (131 ...), then a "signal script": one byte per
-//              follow-up signal (DEMONITOR, EXIT, LINK, peer down, ...).
+//   handshake  byte 0: mode bits (see kHs* in handshake_body.cc); the rest is
+//              the stream a connecting peer sends: 2-byte framed handshake
+//              packets and, once the handshake is done, 4-byte framed control
+//              packets.
+//   request    byte 0: how the term becomes a request (kReq* modes in
+//              request_body.cc), byte 1: a selector (function table index,
+//              options, tag shape), then a versioned term (131 ...), then a
+//              "signal script": one byte per follow-up signal (DEMONITOR,
+//              EXIT, LINK, peer down, ...).
 //              Mode 10 instead takes a raw packet body (control term and
 //              payload, no 'p') followed by (byte 1 & 7) script bytes.
 //   config     the bytes are the text of a JSON configuration file.

@@ -14,7 +14,7 @@
 
 -mode(compile).
 
--define(COOKIE, "FUZZCOOKIE").        % kHsCookie in fuzz_bodies.cc
+-define(COOKIE, "FUZZCOOKIE").        % kHsCookie in handshake_body.cc
 -define(CHALLENGE, 16#5eed1234).      % kHsChallenge
 
 main([Out]) ->

@@ -25,22 +25,30 @@ Result<std::string> CreateCookieFile(const std::string& path) {
   return cookie;
 }
 
-}  // namespace
-
-Result<std::string> LoadCookie(const std::string& explicit_cookie, const std::string& cookie_file) {
-  if (!explicit_cookie.empty()) return explicit_cookie;
-  std::string path = cookie_file;
-  bool is_default = path.empty();
-  if (is_default) {
-    const char* home = getenv("HOME");
-    if (home == nullptr || *home == '\0') {
-      return NotFound("no --cookie, no --cookie-file and no $HOME to find .erlang.cookie in");
-    }
-    path = std::string(home) + "/.erlang.cookie";
+// The cookie file LoadCookie reads: the configured one, else
+// $HOME/.erlang.cookie (*is_default set).
+Result<std::string> CookiePath(const std::string& cookie_file, bool* is_default) {
+  *is_default = cookie_file.empty();
+  if (!*is_default) return cookie_file;
+  const char* home = getenv("HOME");
+  if (home == nullptr || *home == '\0') {
+    return NotFound("no --cookie, no --cookie-file and no $HOME to find .erlang.cookie in");
   }
+  return std::string(home) + "/.erlang.cookie";
+}
+
+// Reads and checks the cookie file; `create` makes a missing default one.
+Result<std::string> ReadCookie(const std::string& cookie_file, bool create) {
+  bool is_default = false;
+  Result<std::string> where = CookiePath(cookie_file, &is_default);
+  if (!where.ok()) return where;
+  const std::string& path = *where;
   int fd = open(path.c_str(), O_RDONLY);
   if (fd < 0) {
-    if (errno == ENOENT && is_default) return CreateCookieFile(path);
+    if (errno == ENOENT && is_default) {
+      if (create) return CreateCookieFile(path);
+      return std::string();  // erl's behaviour: created on first start
+    }
     return NotFound("cannot read cookie file " + path + ": " + strerror(errno));
   }
   struct stat st;
@@ -63,6 +71,19 @@ Result<std::string> LoadCookie(const std::string& explicit_cookie, const std::st
   }
   if (cookie.empty()) return InvalidArgument("cookie file " + path + " is empty");
   return cookie;
+}
+
+}  // namespace
+
+Result<std::string> LoadCookie(const std::string& explicit_cookie, const std::string& cookie_file) {
+  if (!explicit_cookie.empty()) return explicit_cookie;
+  return ReadCookie(cookie_file, /*create=*/true);
+}
+
+Status CheckCookie(const std::string& explicit_cookie, const std::string& cookie_file) {
+  if (!explicit_cookie.empty()) return Status::Ok();
+  Result<std::string> r = ReadCookie(cookie_file, /*create=*/false);
+  return r.ok() ? Status::Ok() : r.status();
 }
 
 }  // namespace hb

@@ -13,4 +13,8 @@ namespace hb {
 
 Result<std::string> LoadCookie(const std::string& explicit_cookie, const std::string& cookie_file);
 
+// What LoadCookie would say, without creating anything (--check-config): ok
+// when it would find a usable cookie or create the missing default file.
+Status CheckCookie(const std::string& explicit_cookie, const std::string& cookie_file);
+
 }  // namespace hb

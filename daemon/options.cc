@@ -1,5 +1,7 @@
 #include "daemon/options.h"
 
+#include "daemon/cookie.h"
+
 #include <netdb.h>
 #include <unistd.h>
 
@@ -333,6 +335,12 @@ std::vector<std::string> CheckConfig(const Options& o, const std::string& plugin
   if (o.log_level != "debug" && o.log_level != "info" && o.log_level != "warning" &&
       o.log_level != "warn" && o.log_level != "error") {
     problems.push_back("config key 'log_level': unknown level '" + o.log_level + "'");
+  }
+  // The cookie as startup would find it (a missing default file is fine:
+  // it is created then, as erl does).
+  if (Status c = CheckCookie(o.cookie, o.cookie_file); !c.ok()) {
+    problems.push_back(std::string(o.cookie_file.empty() ? "cookie" : "config key 'cookie_file'") +
+                       ": " + c.message());
   }
   return problems;
 }

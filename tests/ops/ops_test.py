@@ -215,6 +215,24 @@ class OpsTest(unittest.TestCase):
                              capture_output=True, text=True)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("'port'", out.stderr)
+        # A configured cookie file must exist and be private, as at startup.
+        cookie = os.path.join(self.tmp, "cookie")
+        with open(good, "w") as f:
+            f.write('{"sname": "x", "plugin_dir": "%s", "cookie_file": "%s"}' % (PLUGIN_DIR, cookie))
+        out = subprocess.run([DAEMON, "--check-config", "--config", good],
+                             capture_output=True, text=True)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("config key 'cookie_file': cannot read cookie file %s" % cookie, out.stderr)
+        with open(cookie, "w") as f:
+            f.write("ABC")
+        os.chmod(cookie, 0o644)
+        out = subprocess.run([DAEMON, "--check-config", "--config", good],
+                             capture_output=True, text=True)
+        self.assertIn("accessible by group or others", out.stderr)
+        os.chmod(cookie, 0o400)
+        out = subprocess.run([DAEMON, "--check-config", "--config", good],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
         out = subprocess.run([DAEMON, "--config", os.path.join(self.tmp, "missing.json")],
                              capture_output=True, text=True)
         self.assertNotEqual(out.returncode, 0)

@@ -40,10 +40,17 @@ include+=",libicu72,libopenblas0,ca-certificates"
 if [[ "$(cat "$base/.hb-complete" 2>/dev/null)" != "$include" ]]; then
   command -v debootstrap >/dev/null || skip "debootstrap not found and no cached rootfs at $base"
   echo "== building rootfs in $base (one-off, a few minutes)"
-  rm -rf "$base" "$base.tmp" && mkdir -p "$cache"
-  debootstrap --variant=minbase --include="$include" \
-    bookworm "$base.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 \
-    || { tail -20 "$cache/debootstrap.log"; echo "FAIL: debootstrap"; exit 1; }
+  # Two tries: a mirror hiccup should not fail the run.
+  for try in 1 2; do
+    rm -rf "$base" "$base.tmp" && mkdir -p "$cache"
+    if debootstrap --variant=minbase --include="$include" \
+        bookworm "$base.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+      break
+    fi
+    tail -20 "$cache/debootstrap.log"
+    [[ $try -eq 2 ]] && { echo "FAIL: debootstrap from $mirror"; exit 1; }
+    sleep 10
+  done
   # minbase has neither nss-myhostname nor a hosts entry for the container's
   # hostname: sudo warns and Erlang short names (gpu@host) cannot resolve.
   echo "127.0.1.1 $machine" >>"$base.tmp/etc/hosts"

@@ -197,7 +197,10 @@ echo "== journalctl -u hornbeamd --no-pager | tail -30"
 in_ct 'journalctl -u hornbeamd --no-pager | grep -v "(kill)\|Got notification\|systemd\[1\]: hornbeamd.service: " | tail -30'
 
 echo "== systemd-analyze security hornbeamd (summary)"
-in_ct 'systemd-analyze security hornbeamd --no-pager 2>&1 | tail -1' || true
+sec="$(in_ct 'systemd-analyze security hornbeamd --no-pager 2>&1 | tail -1' || true)"
+echo "$sec"
+# 3.5 with the unit's hardening (5.8 before the Protect*/Restrict* set).
+check "$sec" 'exposure level for hornbeamd.service: [0-3]\.[0-9]' "systemd-analyze security below 4.0"
 
 echo "== sudo systemctl stop hornbeamd"
 cursor="$(in_ct 'journalctl -n0 --show-cursor -q | sed -n "s/^-- cursor: //p"')"

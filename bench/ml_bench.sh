@@ -28,10 +28,7 @@ cat >"$tmp/config.json" <<JSON
 JSON
 sname="hbmlbench_$$"
 hb_start_epmd
-"$build/hornbeamd" --sname "$sname" --cookie-file "$tmp/cookie" --config "$tmp/config.json" \
-  </dev/null >>"$tmp/daemon.log" 2>&1 &
-echo $! >"$tmp/daemon.pid"
-hb_wait 60 hb_registered "$sname"
+HB_DAEMON_START_S=60 hb_start_daemon "$build/hornbeamd" "$sname" --config "$tmp/config.json"
 erlc -o "$tmp" "$root/bench/ml_bench.erl"
 rows="$(erl -sname "hbmlbc_$$" -setcookie "$HB_COOKIE" -hidden -noshell -pa "$tmp" \
   -run ml_bench main "$sname@$HB_HOST" ml "$secs" </dev/null)"

@@ -21,6 +21,14 @@ std::shared_ptr<Plugin> Load(const std::string& so) {
   return *p;
 }
 
+// A model "m" of `plugin` loaded with these options (the test plugin's
+// fake_devices / device_sleep_ms steer its device report).
+std::shared_ptr<ModelHandle> LoadModel(const std::shared_ptr<Plugin>& plugin, const char* options) {
+  auto model = ModelHandle::Load(plugin, "m", options);
+  REQUIRE(model.ok());
+  return *model;
+}
+
 template <typename Pred>
 bool WaitFor(Pred pred, int ms = 5000) {
   auto deadline = std::chrono::steady_clock::now() + milliseconds(ms);
@@ -33,8 +41,7 @@ bool WaitFor(Pred pred, int ms = 5000) {
 TEST_CASE("a 1.1 plugin reports its devices and their memory", "[plugin][devices]") {
   auto plugin = Load(kTestDir + "/testplugin_good.so");
   REQUIRE(plugin->reports_devices());
-  auto model = ModelHandle::Load(plugin, "m", R"({"fake_devices": 2})");
-  REQUIRE(model.ok());
+  auto model = LoadModel(plugin, R"({"fake_devices": 2})");
   auto before = plugin->QueryDevices();
   REQUIRE(before.ok());
   REQUIRE(before->size() == 2);
@@ -46,7 +53,7 @@ TEST_CASE("a 1.1 plugin reports its devices and their memory", "[plugin][devices
   CHECK((*before)[0].memory_total_bytes == (16ull << 30));
   CHECK((*before)[0].memory_used_bytes == (1ull << 30));
   // The figures are live: an instance on the device shows in its memory.
-  auto inst = InstanceHandle::Create(*model, 0);
+  auto inst = InstanceHandle::Create(model, 0);
   REQUIRE(inst.ok());
   auto after = plugin->QueryDevices();
   REQUIRE(after.ok());
@@ -59,8 +66,7 @@ TEST_CASE("a 1.0 plugin's table is never read past its end", "[plugin][devices]"
   // host reading past the table would call and report.
   auto plugin = Load(kTestDir + "/testplugin_v10.so");
   CHECK(!plugin->reports_devices());
-  auto model = ModelHandle::Load(plugin, "m", R"({"fake_devices": 2})");
-  REQUIRE(model.ok());
+  auto model = LoadModel(plugin, R"({"fake_devices": 2})");
   auto devices = plugin->QueryDevices();
   REQUIRE(devices.ok());
   CHECK(devices->empty());
@@ -76,8 +82,7 @@ TEST_CASE("plugins without device_info report nothing", "[plugin][devices]") {
 
 TEST_CASE("a plugin overstating its device count is refused", "[plugin][devices]") {
   auto plugin = Load(kTestDir + "/testplugin_good.so");
-  auto model = ModelHandle::Load(plugin, "m", R"({"fake_devices": 40})");
-  REQUIRE(model.ok());
+  auto model = LoadModel(plugin, R"({"fake_devices": 40})");
   auto devices = plugin->QueryDevices();
   REQUIRE(!devices.ok());
   CHECK(devices.status().message().find("claims 40 devices in a 16-entry array") !=
@@ -87,9 +92,8 @@ TEST_CASE("a plugin overstating its device count is refused", "[plugin][devices]
 TEST_CASE("the monitor merges a device two plugins report", "[devices]") {
   auto a = Load(kTestDir + "/testplugin_good.so");
   auto b = Load(kTestDir + "/testplugin_good.so");  // a second private copy
-  auto ma = ModelHandle::Load(a, "a", R"({"fake_devices": 2})");
-  auto mb = ModelHandle::Load(b, "b", R"({"fake_devices": 1})");
-  REQUIRE((ma.ok() && mb.ok()));
+  auto ma = LoadModel(a, R"({"fake_devices": 2})");
+  auto mb = LoadModel(b, R"({"fake_devices": 1})");
   DeviceMonitor monitor(milliseconds(50));
   monitor.SetPlugins({a, b});
   REQUIRE(WaitFor([&] { return monitor.Latest().samples >= 1; }));
@@ -102,13 +106,12 @@ TEST_CASE("the monitor merges a device two plugins report", "[devices]") {
 
 TEST_CASE("the monitor keeps sampling and follows memory changes", "[devices]") {
   auto plugin = Load(kTestDir + "/testplugin_good.so");
-  auto model = ModelHandle::Load(plugin, "m", R"({"fake_devices": 1})");
-  REQUIRE(model.ok());
+  auto model = LoadModel(plugin, R"({"fake_devices": 1})");
   DeviceMonitor monitor(milliseconds(20));
   monitor.SetPlugins({plugin});
   REQUIRE(WaitFor([&] { return monitor.Latest().samples >= 1; }));
   CHECK(monitor.Latest().devices.at(0).info.memory_used_bytes == (1ull << 30));
-  auto inst = InstanceHandle::Create(*model, 0);
+  auto inst = InstanceHandle::Create(model, 0);
   REQUIRE(inst.ok());
   CHECK(WaitFor([&] {
     auto s = monitor.Latest();
@@ -119,8 +122,7 @@ TEST_CASE("the monitor keeps sampling and follows memory changes", "[devices]") 
 
 TEST_CASE("a failing device query is reported, not fatal", "[devices]") {
   auto plugin = Load(kTestDir + "/testplugin_good.so");
-  auto model = ModelHandle::Load(plugin, "m", R"({"fake_devices": 99})");
-  REQUIRE(model.ok());
+  auto model = LoadModel(plugin, R"({"fake_devices": 99})");
   DeviceMonitor monitor(milliseconds(50));
   monitor.SetPlugins({plugin});
   REQUIRE(WaitFor([&] { return monitor.Latest().samples >= 1; }));
@@ -132,8 +134,7 @@ TEST_CASE("a failing device query is reported, not fatal", "[devices]") {
 
 TEST_CASE("a hanging device query never blocks readers", "[devices]") {
   auto plugin = Load(kTestDir + "/testplugin_good.so");
-  auto model = ModelHandle::Load(plugin, "m", R"({"fake_devices": 1, "device_sleep_ms": 1500})");
-  REQUIRE(model.ok());
+  auto model = LoadModel(plugin, R"({"fake_devices": 1, "device_sleep_ms": 1500})");
   DeviceMonitor monitor(milliseconds(50));
   monitor.SetPlugins({plugin});
   std::this_thread::sleep_for(milliseconds(100));  // the query is now sleeping

@@ -47,10 +47,18 @@ hb_wait() {
 hb_registered() { epmd -names 2>/dev/null | grep -q "^name $1 at port "; }
 hb_unregistered() { ! hb_registered "$1"; }
 
-# hb_start_daemon BINARY SNAME: start it in the background and wait for epmd.
-# The settings are saved so --restart-daemon can start an identical one.
+# hb_start_daemon BINARY SNAME [ARGS...]: start it in the background (with
+# the cookie file and ARGS, e.g. --config FILE) and wait for epmd, at most
+# HB_DAEMON_START_S seconds (default 15; model loading can need more). The
+# settings are saved so --restart-daemon can start an identical one.
 hb_start_daemon() {
-  printf 'HB_DAEMON_BIN=%q\nHB_DAEMON_SNAME=%q\n' "$1" "$2" >"$HB_TMP/daemon.env"
+  {
+    printf 'HB_DAEMON_BIN=%q\nHB_DAEMON_SNAME=%q\n' "$1" "$2"
+    shift 2
+    printf 'HB_DAEMON_ARGS=('
+    (($# == 0)) || printf '%q ' "$@"
+    printf ')\n'
+  } >"$HB_TMP/daemon.env"
   hb_launch_daemon
 }
 
@@ -59,16 +67,17 @@ hb_launch_daemon() {
   source "$HB_TMP/daemon.env"
   # No stdin/stdout inherited: os:cmd (the restart path) waits for them to close.
   "$HB_DAEMON_BIN" --sname "$HB_DAEMON_SNAME" --cookie-file "$HB_TMP/cookie" \
-    ${HB_LOG_LEVEL:+--log-level "$HB_LOG_LEVEL"} \
+    ${HB_LOG_LEVEL:+--log-level "$HB_LOG_LEVEL"} "${HB_DAEMON_ARGS[@]}" \
     </dev/null >>"$HB_TMP/daemon.log" 2>&1 &
-  local pid=$! deadline=$((SECONDS + 15))
+  local limit="${HB_DAEMON_START_S:-15}"
+  local pid=$! deadline=$((SECONDS + limit))
   echo "$pid" >"$HB_TMP/daemon.pid"
   until hb_registered "$HB_DAEMON_SNAME"; do
     if hb_gone "$pid"; then
       hb_log "daemon exited before registering with epmd"
       return 1
     elif ((SECONDS >= deadline)); then
-      hb_log "daemon $HB_DAEMON_SNAME did not register with epmd within 15 s"
+      hb_log "daemon $HB_DAEMON_SNAME did not register with epmd within $limit s"
       return 1
     fi
     sleep 0.1

@@ -38,10 +38,7 @@ JSON
 
 sname="hbml_$$"
 hb_start_epmd
-"$daemon_bin" --sname "$sname" --cookie-file "$tmp/cookie" --config "$tmp/config.json" \
-  </dev/null >>"$tmp/daemon.log" 2>&1 &
-echo $! >"$tmp/daemon.pid"
-hb_wait 15 hb_registered "$sname" || { hb_log "daemon did not register"; exit 1; }
+hb_start_daemon "$daemon_bin" "$sname" --config "$tmp/config.json"
 
 erlc -o "$tmp" "$here/hb_ml_tests.erl"
 export HB_DAEMON_NODE="$sname@$HB_HOST" HB_PLUGIN_DIR="$tmp/plugins"

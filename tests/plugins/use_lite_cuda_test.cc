@@ -18,6 +18,7 @@
 #include "hornbeam/plugin.h"
 #include "plugins/use_lite/model.h"
 #include "plugins/use_lite/tokenizer.h"
+#include "tests/plugins/use_lite_test_util.h"
 
 #ifndef HB_USE_LITE_CUDA_PLUGIN_PATH
 #define HB_USE_LITE_CUDA_PLUGIN_PATH ""
@@ -25,24 +26,9 @@
 
 namespace {
 
-std::string CudaModelDir() {
-  const char* env = std::getenv("HB_USE_LITE_DIR");
-  return env != nullptr && *env != '\0' ? env : HB_USE_LITE_DEFAULT_MODEL_DIR;
-}
-
 void Skip(const std::string& why) {
   std::cout << "SKIPPED: use_lite_cuda: " << why << std::endl;
   WARN("SKIPPED: use_lite_cuda: " << why);
-}
-
-double CosineOf(const float* a, const float* b, size_t n) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    dot += static_cast<double>(a[i]) * b[i];
-    na += static_cast<double>(a[i]) * a[i];
-    nb += static_cast<double>(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb);
 }
 
 void NoLog(void*, hb_log_level, const char*) {}
@@ -57,7 +43,7 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
     Skip("not built (CMake found no CUDA toolkit with cuBLAS)");
     return;
   }
-  const std::string dir = CudaModelDir();
+  const std::string dir = hb::testing::UseLiteModelDir();
   struct stat st;
   if (stat((dir + "/model.json").c_str(), &st) != 0) {
     FAIL("USE Lite model files not found in " << dir << ": run scripts/fetch-use-lite " << dir);
@@ -156,7 +142,7 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
   for (size_t i = 0; i < texts.size(); ++i) {
     INFO("text: " << texts[i]);
     REQUIRE(results[i].status == HB_OK);
-    CHECK(CosineOf(gpu.data() + i * 512, reference.data() + i * 512, 512) >= 0.9999);
+    CHECK(hb::testing::Cosine(gpu.data() + i * 512, reference.data() + i * 512, 512) >= 0.9999);
   }
 
   // A full batch of 256 (several texts per chunk, long ones included).
@@ -169,7 +155,7 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
                             static_cast<uint32_t>(full.size()), err, sizeof(err)) == HB_OK);
   for (size_t i = 0; i < full.size(); ++i) {
     const size_t k = i % requests.size();
-    CHECK(CosineOf(full_out.data() + i * 512, reference.data() + k * 512, 512) >= 0.9999);
+    CHECK(hb::testing::Cosine(full_out.data() + i * 512, reference.data() + k * 512, 512) >= 0.9999);
   }
 
   api->instance_destroy(instance);

@@ -20,10 +20,8 @@
 #include "hornbeam/plugin.h"
 #include "plugins/use_lite/model.h"
 #include "plugins/use_lite/tokenizer.h"
+#include "tests/plugins/use_lite_test_util.h"
 
-#ifndef HB_USE_LITE_DEFAULT_MODEL_DIR
-#error "HB_USE_LITE_DEFAULT_MODEL_DIR must be defined (see tests/plugins/CMakeLists.txt)"
-#endif
 
 namespace {
 
@@ -37,10 +35,7 @@ struct Reference {
   std::vector<float> vector;
 };
 
-std::string ModelDir() {
-  const char* env = std::getenv("HB_USE_LITE_DIR");
-  return env != nullptr && *env != '\0' ? env : HB_USE_LITE_DEFAULT_MODEL_DIR;
-}
+std::string ModelDir() { return hb::testing::UseLiteModelDir(); }
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -99,15 +94,7 @@ const Loaded& Load() {
   return *loaded;
 }
 
-double Cosine(const float* a, const float* b, size_t n) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    dot += static_cast<double>(a[i]) * b[i];
-    na += static_cast<double>(a[i]) * a[i];
-    nb += static_cast<double>(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb);
-}
+using hb::testing::Cosine;
 
 std::vector<float> EmbedIds(const Model& model, const std::vector<std::vector<int32_t>>& ids) {
   std::vector<std::span<const int32_t>> spans(ids.begin(), ids.end());

@@ -75,18 +75,32 @@ void Batcher::Drain() {
   threads_.clear();
 }
 
-BatcherStats Batcher::Stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  BatcherStats s = stats_;
-  s.queue_depth = queue_.size();
+BatcherLoad Batcher::LoadLocked() const {
+  BatcherLoad load;
+  load.queue_depth = queue_.size();
   auto now = Clock::now();
   for (const auto& t : execute_started_) {
     if (t == Clock::time_point()) continue;
-    ++s.busy_instances;
-    s.longest_running_execute_ms = std::max<uint64_t>(
-        s.longest_running_execute_ms,
+    ++load.busy_instances;
+    load.longest_running_execute_ms = std::max<uint64_t>(
+        load.longest_running_execute_ms,
         std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count());
   }
+  return load;
+}
+
+BatcherLoad Batcher::Load() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadLocked();
+}
+
+BatcherStats Batcher::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  BatcherStats s = stats_;
+  BatcherLoad load = LoadLocked();
+  s.queue_depth = load.queue_depth;
+  s.busy_instances = load.busy_instances;
+  s.longest_running_execute_ms = load.longest_running_execute_ms;
   return s;
 }
 

@@ -65,6 +65,13 @@ struct BatcherOptions {
   size_t max_queue = 4096;  // texts waiting, all jobs together
 };
 
+// What health checks need, read without copying the histograms.
+struct BatcherLoad {
+  size_t queue_depth = 0;
+  uint64_t busy_instances = 0;
+  uint64_t longest_running_execute_ms = 0;
+};
+
 struct BatcherStats {
   uint64_t jobs = 0;
   uint64_t texts = 0;
@@ -101,11 +108,13 @@ class Batcher {
   // Stops accepting, lets queued work finish, joins the instance threads.
   void Drain();
   BatcherStats Stats() const;
+  BatcherLoad Load() const;
   const std::string& model() const { return model_; }
   uint32_t output_dim() const { return output_dim_; }
   const BatcherOptions& options() const { return options_; }
 
  private:
+  BatcherLoad LoadLocked() const;  // mu_ held
   struct Item {
     std::shared_ptr<BatchJob> job;
     uint32_t index;

@@ -375,15 +375,19 @@ void ModelRegistry::Close(std::function<void()> closed) {
   if (open_handles_ == 3) uv_close(reinterpret_cast<uv_handle_t*>(&watcher_), on_close);
 }
 
+std::string ModelRegistry::StatusOf(const Slot& slot, const BatcherLoad& load) {
+  // An execute running far longer than this model's batches usually take
+  // means a hung plugin or device.
+  if (slot.status == "ok" && load.longest_running_execute_ms > slot.config.stuck_after_ms) {
+    return "degraded";
+  }
+  return slot.status;
+}
+
 bool ModelRegistry::degraded() const {
   for (const auto& [name, slot] : slots_) {
-    if (slot->status != "ok") return true;
-    // An execute running far longer than this model's batches usually take
-    // means a hung plugin or device.
-    if (slot->batcher &&
-        slot->batcher->Stats().longest_running_execute_ms > slot->config.stuck_after_ms) {
-      return true;
-    }
+    BatcherLoad load = slot->batcher ? slot->batcher->Load() : BatcherLoad();
+    if (StatusOf(*slot, load) != "ok") return true;
   }
   return false;
 }
@@ -397,19 +401,16 @@ void ModelRegistry::ForEachModel(
       continue;
     }
     BatcherStats st = slot->batcher->Stats();
-    fn(name, st.longest_running_execute_ms > slot->config.stuck_after_ms ? "degraded" : slot->status,
-       &st);
+    BatcherLoad load{st.queue_depth, st.busy_instances, st.longest_running_execute_ms};
+    fn(name, StatusOf(*slot, load), &st);
   }
 }
 
 Term ModelRegistry::HealthTerm() const {
   std::vector<Term> out;
   for (const auto& [name, slot] : slots_) {
-    BatcherStats st = slot->batcher ? slot->batcher->Stats() : BatcherStats();
-    std::string status = slot->status;
-    if (status == "ok" && st.longest_running_execute_ms > slot->config.stuck_after_ms) {
-      status = "degraded";
-    }
+    BatcherLoad st = slot->batcher ? slot->batcher->Load() : BatcherLoad();
+    std::string status = StatusOf(*slot, st);
     out.push_back(Term::Map({
         {Term::Atom("name"), Term::Atom(name)},
         {Term::Atom("status"), Term::Atom(status)},

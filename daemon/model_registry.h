@@ -110,6 +110,8 @@ class ModelRegistry {
                                   const std::map<std::string, PluginFile>& files);
   void Install(std::vector<Built> built, const std::map<std::string, std::string>& routes);
   void InstallRoutes(const std::map<std::string, std::string>& routes);
+  // "ok", "failed", or "degraded" while an execute has run past stuck_after_ms.
+  static std::string StatusOf(const Slot& slot, const BatcherLoad& load);
   void Retire(std::shared_ptr<Batcher> b);
   std::map<std::string, PluginFile> ScanDirectory() const;
   void OnReloadBuilt();

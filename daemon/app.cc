@@ -7,10 +7,11 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/log.h"
 #include "daemon/cookie.h"
+#include "daemon/node_name.h"
 #include "daemon/prometheus.h"
 #include "daemon/version.h"
-#include "ei_bridge/log.h"
 
 namespace hb {
 namespace {
@@ -33,26 +34,6 @@ void SetDistLimits(const Options& o, DistConfig* dc) {
       return false;
     };
   }
-}
-
-// The settings a reload cannot apply that differ, by configuration key.
-std::string FixedSettingsChanged(const Options& now, const Options& wanted) {
-  std::string keys;
-  auto check = [&keys](bool differs, const char* key) {
-    if (differs) keys += (keys.empty() ? "" : ", ") + std::string(key);
-  };
-  check(wanted.sname != now.sname, "sname");
-  check(wanted.name != now.name, "name");
-  check(wanted.cookie != now.cookie, "cookie");
-  check(wanted.cookie_file != now.cookie_file, "cookie_file");
-  check(wanted.port != now.port, "port");
-  check(wanted.bind_address != now.bind_address, "bind_address");
-  check(wanted.net_ticktime_s != now.net_ticktime_s, "net_ticktime_s");
-  check(wanted.workers != now.workers, "workers");
-  check(wanted.metrics_port != now.metrics_port, "metrics_port");
-  check(wanted.metrics_address != now.metrics_address, "metrics_address");
-  check(wanted.plugin_dir != now.plugin_dir, "plugin_dir");
-  return keys;
 }
 
 }  // namespace
@@ -119,7 +100,6 @@ bool App::Start() {
   status_.draining = [this] { return draining_; };
   AddHealthRoutes(&router_, &status_, &metrics_);
 
-  ApplyDefaultModels(&options_);
   plugin_dir_ = options_.plugin_dir.empty() ? DefaultPluginDir() : options_.plugin_dir;
   models_ = std::make_unique<ModelRegistry>(&loop_, &router_, plugin_dir_);
   notifier_->Status("loading models");
@@ -213,58 +193,53 @@ void App::Reload() {
   if (draining_) return;
   HB_LOG_INFO("SIGHUP: reloading configuration, models and plugins");
   notifier_->Reloading("reloading");
-  Options fresh = options_;
   if (!options_.config_path.empty()) {
-    std::vector<std::string> args = options_.command_line;
-    if (args.empty()) args = {"hornbeamd", "--config", options_.config_path};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    Result<Options> parsed = ParseOptions(static_cast<int>(argv.size()), argv.data());
+    Result<Options> parsed = ParseCommandLine(options_);
     if (!parsed.ok()) {
       HB_LOG_ERROR("reload refused, configuration unchanged: " + parsed.status().message());
       notifier_->Ready("reload refused: " + parsed.status().message());
       return;
     }
-    const Options& p = *parsed;
-    // The node's identity, sockets, tick time and thread count are fixed
-    // for its life: say which keys wait for a restart, apply the rest.
-    std::string fixed = FixedSettingsChanged(options_, p);
-    if (!fixed.empty()) {
-      HB_LOG_WARN("reload: " + fixed + " cannot change while running; restart to apply " +
-                  "(models, routes, limits and log level are applied now)");
-    }
-    LogLevel level;
-    if (p.log_level != options_.log_level && ParseLogLevel(p.log_level, &level)) {
-      SetLogLevel(level);
-      HB_LOG_INFO("log level now " + p.log_level);
-    }
-    options_.log_level = p.log_level;
-    // Limits: the wire's from the next packet or connection, in-flight
-    // limits from the next call, the drain grace from the next SIGTERM.
-    options_.handshake_timeout_ms = p.handshake_timeout_ms;
-    options_.max_packet_bytes = p.max_packet_bytes;
-    options_.max_connections = p.max_connections;
-    options_.max_term_depth = p.max_term_depth;
-    options_.max_term_elements = p.max_term_elements;
-    options_.allowed_peers = p.allowed_peers;
-    options_.max_inflight_per_peer = p.max_inflight_per_peer;
-    options_.max_inflight_total = p.max_inflight_total;
-    options_.drain_timeout_s = p.drain_timeout_s;
-    DistConfig limits = node_->config();
-    SetDistLimits(options_, &limits);
-    node_->UpdateLimits(limits);
-    if (server_) {
-      server_->set_limits(options_.max_inflight_per_peer, options_.max_inflight_total, &metrics_);
-    }
-    fresh.models = p.models;
-    fresh.routes = p.routes;
-    ApplyDefaultModels(&fresh);
+    ApplyReloaded(*parsed);
   }
-  options_.models = fresh.models;
-  options_.routes = fresh.routes;
-  models_->Reload(fresh.models, fresh.routes, [this] {
+  models_->Reload(options_.models, options_.routes, [this] {
     if (!draining_) notifier_->Ready("reloaded; " + ServingLine());
   });
+}
+
+Result<Options> App::ParseCommandLine(const Options& o) {
+  std::vector<std::string> args = o.command_line;
+  if (args.empty()) args = {"hornbeamd", "--config", o.config_path};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ParseOptions(static_cast<int>(argv.size()), argv.data());
+}
+
+void App::ApplyReloaded(const Options& wanted) {
+  config::ReloadPlan plan = config::PlanReload(options_, wanted);
+  // The node's identity, sockets, tick time and thread count are fixed for
+  // its life: say which keys wait for a restart, apply the rest.
+  if (!plan.restart_keys.empty()) {
+    std::string keys;
+    for (const std::string& k : plan.restart_keys) keys += (keys.empty() ? "" : ", ") + k;
+    HB_LOG_WARN("reload: " + keys + " cannot change while running; restart to apply " +
+                "(models, routes, limits and log level are applied now)");
+  }
+  LogLevel level;
+  if (plan.applied.log_level != options_.log_level &&
+      ParseLogLevel(plan.applied.log_level, &level)) {
+    SetLogLevel(level);
+    HB_LOG_INFO("log level now " + plan.applied.log_level);
+  }
+  options_ = std::move(plan.applied);
+  // Limits: the wire's from the next packet or connection, in-flight limits
+  // from the next call, the drain grace from the next SIGTERM.
+  DistConfig limits = node_->config();
+  SetDistLimits(options_, &limits);
+  node_->UpdateLimits(limits);
+  if (server_) {
+    server_->set_limits(options_.max_inflight_per_peer, options_.max_inflight_total, &metrics_);
+  }
 }
 
 void App::Drain() {

@@ -16,12 +16,12 @@
 #include <memory>
 #include <string>
 
+#include "config/config.h"
 #include "daemon/dispatcher.h"
 #include "daemon/health_service.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/model_registry.h"
-#include "daemon/options.h"
 #include "daemon/router.h"
 #include "daemon/rpc_server.h"
 #include "daemon/systemd_notify.h"
@@ -48,6 +48,10 @@ class App : public DistHandler {
  private:
   bool Start();
   void Reload();
+  // The original command line again, with the configuration file re-read.
+  static Result<Options> ParseCommandLine(const Options& o);
+  // Applies what a reload can change; names in the log what it cannot.
+  void ApplyReloaded(const Options& wanted);
   // "serving as 'NODE' on port N with W workers", for STATUS= lines.
   std::string ServingLine() const;
   void Drain();

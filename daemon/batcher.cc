@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "ei_bridge/log.h"
+#include "base/log.h"
 
 namespace hb {
 namespace {

@@ -27,9 +27,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/status.h"
 #include "daemon/metrics.h"
 #include "daemon/plugin.h"
-#include "ei_bridge/status.h"
 
 namespace hb {
 

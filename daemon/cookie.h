@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 
 namespace hb {
 

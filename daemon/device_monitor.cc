@@ -1,6 +1,6 @@
 #include "daemon/device_monitor.h"
 
-#include "ei_bridge/log.h"
+#include "base/log.h"
 
 namespace hb {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <exception>
 
-#include "ei_bridge/log.h"
+#include "base/log.h"
 
 namespace hb {
 namespace {

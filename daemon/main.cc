@@ -4,11 +4,12 @@
 
 #include <cstdio>
 
+#include "base/log.h"
+#include "config/config.h"
 #include "daemon/app.h"
+#include "daemon/check_config.h"
 #include "daemon/model_registry.h"
-#include "daemon/options.h"
 #include "daemon/version.h"
-#include "ei_bridge/log.h"
 
 int main(int argc, char** argv) {
   ei_init();  // once, before any thread starts

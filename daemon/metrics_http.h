@@ -17,7 +17,7 @@
 #include <mutex>
 #include <string>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 
 struct MHD_Daemon;
 

@@ -7,19 +7,11 @@
 #include <cstring>
 #include <set>
 
+#include "base/log.h"
 #include "daemon/ml_service.h"
-#include "ei_bridge/log.h"
 
 namespace hb {
 namespace {
-
-bool SameConfig(const ModelConfig& a, const ModelConfig& b) {
-  return a.name == b.name && a.plugin == b.plugin && a.options_json == b.options_json &&
-         a.stuck_after_ms == b.stuck_after_ms &&
-         a.instances == b.instances && a.devices == b.devices &&
-         a.max_batch_size == b.max_batch_size && a.max_queue_delay_us == b.max_queue_delay_us &&
-         a.max_queue == b.max_queue;
-}
 
 std::string Join(const std::vector<int>& v) {
   std::string s;
@@ -299,7 +291,7 @@ void ModelRegistry::StartNextReload() {
     auto it = slots_.find(m.name);
     auto f = files.find(m.plugin);
     bool changed = it == slots_.end() || it->second->status != "ok" ||
-                   !SameConfig(it->second->config, m) || f == files.end() ||
+                   !(it->second->config == m) || f == files.end() ||
                    !(f->second == it->second->file);
     if (changed) rebuild.push_back(m);
   }

@@ -26,7 +26,7 @@
 
 #include "daemon/batcher.h"
 #include "daemon/device_monitor.h"
-#include "daemon/options.h"
+#include "config/options.h"
 #include "daemon/router.h"
 #include "ei_bridge/term.h"
 

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "ei_bridge/log.h"
+#include "base/log.h"
 
 namespace hb {
 namespace {

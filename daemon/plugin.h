@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 #include "hornbeam/plugin.h"
 
 namespace hb {

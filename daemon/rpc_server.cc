@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "base/log.h"
 #include "ei_bridge/dist_flags.h"
-#include "ei_bridge/log.h"
 
 namespace hb {
 namespace {

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "ei_bridge/log.h"
+#include "base/log.h"
 
 namespace hb {
 

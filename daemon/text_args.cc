@@ -1,6 +1,6 @@
 #include "daemon/text_args.h"
 
-#include "ei_bridge/utf8.h"
+#include "base/utf8.h"
 
 #include <cstdint>
 

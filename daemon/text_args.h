@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
+#include "base/utf8.h"  // IsValidUtf8
 #include "ei_bridge/term.h"
-#include "ei_bridge/utf8.h"  // IsValidUtf8
 
 namespace hb {
 

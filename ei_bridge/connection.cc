@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <cassert>
 
+#include "base/byte_order.h"
+#include "base/log.h"
 #include "ei_bridge/dist_flags.h"
 #include "ei_bridge/dist_node.h"
-#include "ei_bridge/log.h"
 
 namespace hb {
 namespace {
@@ -210,7 +211,7 @@ bool Connection::SendControl(const ControlMessage& m) {
 void Connection::WritePacket(std::string_view body, size_t header_bytes) {
   if (closing_) return;
   size_t len = body.size();
-  for (size_t i = header_bytes; i-- > 0;) out_.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+  AppendBigEndian(&out_, len, header_bytes);
   out_.append(body);
   ScheduleFlush();
 }

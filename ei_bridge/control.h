@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 #include "ei_bridge/term.h"
 #include "ei_bridge/term_validator.h"
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cassert>
 
+#include "base/log.h"
 #include "ei_bridge/connection.h"
 #include "ei_bridge/epmd_client.h"
-#include "ei_bridge/log.h"
 
 namespace hb {
 

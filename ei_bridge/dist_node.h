@@ -19,8 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/status.h"
 #include "ei_bridge/control.h"
-#include "ei_bridge/status.h"
 #include "ei_bridge/term_validator.h"
 
 namespace hb {

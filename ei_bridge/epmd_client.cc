@@ -3,7 +3,8 @@
 #include <cassert>
 #include <cstdlib>
 
-#include "ei_bridge/log.h"
+#include "base/byte_order.h"
+#include "base/log.h"
 
 namespace hb {
 namespace {
@@ -15,11 +16,6 @@ constexpr uint8_t kHiddenNode = 72;
 constexpr uint8_t kProtocolTcpIpv4 = 0;
 constexpr uint16_t kHighestVersion = 6;
 constexpr uint16_t kLowestVersion = 5;
-
-void Put16(std::string* s, uint16_t v) {
-  s->push_back(static_cast<char>(v >> 8));
-  s->push_back(static_cast<char>(v & 0xff));
-}
 
 struct WriteReq {
   uv_write_t req;
@@ -69,16 +65,16 @@ void EpmdClient::OnConnected(int status) {
   }
   std::string body;
   body.push_back(static_cast<char>(kAlive2Req));
-  Put16(&body, config_.listen_port);
+  AppendBigEndian(&body, config_.listen_port, 2);
   body.push_back(static_cast<char>(kHiddenNode));
   body.push_back(static_cast<char>(kProtocolTcpIpv4));
-  Put16(&body, kHighestVersion);
-  Put16(&body, kLowestVersion);
-  Put16(&body, static_cast<uint16_t>(config_.alive.size()));
+  AppendBigEndian(&body, kHighestVersion, 2);
+  AppendBigEndian(&body, kLowestVersion, 2);
+  AppendBigEndian(&body, static_cast<uint16_t>(config_.alive.size()), 2);
   body += config_.alive;
-  Put16(&body, 0);  // no extra
+  AppendBigEndian(&body, 0, 2);  // no extra
   auto* w = new WriteReq;
-  Put16(&w->data, static_cast<uint16_t>(body.size()));
+  AppendBigEndian(&w->data, static_cast<uint16_t>(body.size()), 2);
   w->data += body;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
@@ -121,8 +117,7 @@ void EpmdClient::OnRead(ssize_t n, const uv_buf_t* buf) {
     Lost(why);
     return;
   }
-  uint32_t creation = 0;
-  for (size_t i = 2; i < need; ++i) creation = (creation << 8) | static_cast<uint8_t>(reply_[i]);
+  uint32_t creation = static_cast<uint32_t>(ReadBigEndian(reply_, 2, need - 2));
   registered_ = true;
   ++registrations_;
   if (first_) {

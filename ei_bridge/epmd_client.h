@@ -17,7 +17,7 @@
 #include <functional>
 #include <string>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 
 namespace hb {
 

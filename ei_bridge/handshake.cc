@@ -5,20 +5,11 @@
 
 #include <cstring>
 
+#include "base/byte_order.h"
 #include "ei_bridge/dist_flags.h"
 
 namespace hb {
 namespace {
-
-uint64_t ReadBE(std::string_view p, size_t at, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(p[at + i]);
-  return v;
-}
-
-void PutBE(std::string* out, uint64_t v, size_t n) {
-  for (size_t i = n; i-- > 0;) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 
 // Node names are atoms: at most 255 characters; we also insist on the
 // name@host shape, which every BEAM node has.
@@ -76,9 +67,9 @@ Result<HandshakeAcceptor::Step> HandshakeAcceptor::OnName(std::string_view p) {
         "peer uses the pre-OTP-23 handshake ('n'); hornbeamd needs OTP 23 or later"));
   }
   if (p[0] != 'N' || p.size() < 15) return Fail(InvalidArgument("malformed send_name packet"));
-  peer_flags_ = ReadBE(p, 1, 8);
-  peer_creation_ = static_cast<uint32_t>(ReadBE(p, 9, 4));
-  size_t nlen = ReadBE(p, 13, 2);
+  peer_flags_ = ReadBigEndian(p, 1, 8);
+  peer_creation_ = static_cast<uint32_t>(ReadBigEndian(p, 9, 4));
+  size_t nlen = ReadBigEndian(p, 13, 2);
   if (p.size() != 15 + nlen) return Fail(InvalidArgument("send_name length mismatch"));
   std::string_view name = p.substr(15, nlen);
   if (!PlausibleNodeName(name)) return Fail(InvalidArgument("peer sent an invalid node name"));
@@ -123,10 +114,10 @@ HandshakeAcceptor::Step HandshakeAcceptor::SendOkAndChallenge(std::string status
   if (!status.empty()) s.out.push_back(std::move(status));
   std::string c;
   c.push_back('N');
-  PutBE(&c, config_.flags, 8);
-  PutBE(&c, challenge_, 4);
-  PutBE(&c, config_.creation, 4);
-  PutBE(&c, config_.node_name.size(), 2);
+  AppendBigEndian(&c, config_.flags, 8);
+  AppendBigEndian(&c, challenge_, 4);
+  AppendBigEndian(&c, config_.creation, 4);
+  AppendBigEndian(&c, config_.node_name.size(), 2);
   c += config_.node_name;
   s.out.push_back(std::move(c));
   state_ = State::kAwaitChallengeReply;
@@ -135,7 +126,7 @@ HandshakeAcceptor::Step HandshakeAcceptor::SendOkAndChallenge(std::string status
 
 Result<HandshakeAcceptor::Step> HandshakeAcceptor::OnChallengeReply(std::string_view p) {
   if (p.size() != 21 || p[0] != 'r') return Fail(InvalidArgument("malformed challenge reply"));
-  uint32_t peer_challenge = static_cast<uint32_t>(ReadBE(p, 1, 4));
+  uint32_t peer_challenge = static_cast<uint32_t>(ReadBigEndian(p, 1, 4));
   std::string expected = HandshakeDigest(challenge_, config_.cookie);
   if (CRYPTO_memcmp(expected.data(), p.data() + 5, 16) != 0) {
     return Fail(PermissionDenied("connection attempt from " + Quoted(peer_name_) +

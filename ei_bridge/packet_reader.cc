@@ -2,15 +2,14 @@
 
 #include <cstdint>
 
+#include "base/byte_order.h"
+
 namespace hb {
 
 Result<bool> PacketReader::Next(std::string* packet) {
   size_t avail = buf_.size() - start_;
   if (avail < header_bytes_) return false;
-  size_t len = 0;
-  for (size_t i = 0; i < header_bytes_; ++i) {
-    len = (len << 8) | static_cast<uint8_t>(buf_[start_ + i]);
-  }
+  size_t len = ReadBigEndian(buf_, start_, header_bytes_);
   if (len > max_packet_) {
     return OutOfRange("packet of " + std::to_string(len) + " bytes exceeds the limit of " +
                       std::to_string(max_packet_));

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 
 namespace hb {
 

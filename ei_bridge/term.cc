@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "base/byte_order.h"
 #include "ei_bridge/ei_buffer.h"
 #include "ei_bridge/ext_tags.h"
 #include "ei_bridge/term_validator.h"
@@ -245,9 +246,7 @@ Status EncodeInto(const Term& t, ei_x_buff* x) {
 }
 
 uint32_t ReadU32(std::string_view d, size_t at) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(d[at + i]);
-  return v;
+  return static_cast<uint32_t>(ReadBigEndian(d, at, 4));
 }
 
 // Decoder over bytes already accepted by ValidateTerm: every length it reads
@@ -339,8 +338,7 @@ class Decoder {
         return Term::Nil();
       case kStringExt: {
         // STRING_EXT is a compact list of small integers.
-        uint32_t len = (static_cast<uint8_t>(data_[*idx + 1]) << 8) |
-                       static_cast<uint8_t>(data_[*idx + 2]);
+        uint32_t len = static_cast<uint32_t>(ReadBigEndian(data_, *idx + 1, 2));
         std::vector<Term> elems;
         elems.reserve(len);
         for (uint32_t i = 0; i < len; ++i) {
@@ -420,13 +418,13 @@ std::string EncodeFloatList(const float* values, size_t n) {
   out.resize(5 + 9 * n + 1);
   char* p = out.data();
   *p++ = static_cast<char>(kListExt);
-  for (int i = 3; i >= 0; --i) *p++ = static_cast<char>((n >> (8 * i)) & 0xff);
+  p = WriteBigEndian(p, n, 4);
   for (size_t k = 0; k < n; ++k) {
     double d = values[k];
     uint64_t bits;
     std::memcpy(&bits, &d, sizeof(bits));
     *p++ = static_cast<char>(kNewFloatExt);
-    for (int i = 7; i >= 0; --i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xff);
+    p = WriteBigEndian(p, bits, 8);
   }
   *p++ = static_cast<char>(kNilExt);
   return out;

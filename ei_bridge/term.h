@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 
 namespace hb {
 

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <string>
 
+#include "base/byte_order.h"
+#include "base/utf8.h"
 #include "ei_bridge/ext_tags.h"
-#include "ei_bridge/utf8.h"
 
 namespace hb {
 namespace {
@@ -37,14 +38,13 @@ class Walker {
   }
   Status U16(uint32_t* v, const char* what) {
     HB_RETURN_IF_ERROR(Need(2, what));
-    *v = (static_cast<uint8_t>(data_[pos_]) << 8) | static_cast<uint8_t>(data_[pos_ + 1]);
+    *v = static_cast<uint32_t>(ReadBigEndian(data_, pos_, 2));
     pos_ += 2;
     return Status::Ok();
   }
   Status U32(uint32_t* v, const char* what) {
     HB_RETURN_IF_ERROR(Need(4, what));
-    *v = 0;
-    for (int i = 0; i < 4; ++i) *v = (*v << 8) | static_cast<uint8_t>(data_[pos_ + i]);
+    *v = static_cast<uint32_t>(ReadBigEndian(data_, pos_, 4));
     pos_ += 4;
     return Status::Ok();
   }
@@ -141,7 +141,7 @@ Status Walker::Term(size_t depth) {
       // NaN and infinities: the BEAM never sends them and ei cannot encode
       // them back (a reply echoing one would be lost).
       HB_RETURN_IF_ERROR(Need(8, "float"));
-      uint32_t hi = (static_cast<uint8_t>(data_[pos_]) << 8) | static_cast<uint8_t>(data_[pos_ + 1]);
+      uint64_t hi = ReadBigEndian(data_, pos_, 2);
       if ((hi & 0x7FF0) == 0x7FF0) return InvalidArgument("float is not finite");
       return Skip(8, "float");
     }

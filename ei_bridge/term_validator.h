@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "ei_bridge/status.h"
+#include "base/status.h"
 
 namespace hb {
 

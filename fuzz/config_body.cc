@@ -12,7 +12,8 @@
 #include <unistd.h>
 #endif
 
-#include "daemon/options.h"
+#include "config/config.h"
+#include "daemon/check_config.h"
 #include "fuzz/fuzz_support.h"
 
 namespace hb::fuzz {

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "ei_bridge/packet_reader.h"
-#include "ei_bridge/status.h"
 #include "ei_bridge/term_validator.h"
 #include "fuzz/fuzz_bodies.h"
 #include "fuzz/fuzz_support.h"

@@ -9,10 +9,11 @@
 #include <string_view>
 #include <utility>
 
+#include "base/byte_order.h"
+#include "base/status.h"
 #include "ei_bridge/dist_flags.h"
 #include "ei_bridge/handshake.h"
 #include "ei_bridge/packet_reader.h"
-#include "ei_bridge/status.h"
 #include "ei_bridge/term_validator.h"
 #include "fuzz/fuzz_bodies.h"
 #include "fuzz/fuzz_support.h"
@@ -37,15 +38,6 @@ constexpr char kHsOurName[] = "gpu@host";
 constexpr char kHsCookie[] = "FUZZCOOKIE";
 constexpr uint32_t kHsChallenge = 0x5eed1234;
 
-void PutBE(std::string* out, uint64_t v, size_t n) {
-  for (size_t i = n; i-- > 0;) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t GetBE(std::string_view p, size_t at, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(p[at + i]);
-  return v;
-}
-
 int Rank(HandshakeAcceptor::State s) {
   switch (s) {
     case HandshakeAcceptor::State::kAwaitName:
@@ -66,9 +58,9 @@ int Rank(HandshakeAcceptor::State s) {
 void CheckOurChallenge(const std::string& c) {
   const size_t nlen = sizeof(kHsOurName) - 1;
   FUZZ_CHECK(c.size() == 19 + nlen && c[0] == 'N', "malformed challenge packet: " + Hex(c));
-  FUZZ_CHECK(GetBE(c, 1, 8) == dflag::kOurs, "challenge advertises the wrong flags");
-  FUZZ_CHECK(GetBE(c, 9, 4) == kHsChallenge, "challenge packet carries the wrong challenge");
-  FUZZ_CHECK(GetBE(c, 17, 2) == nlen && c.compare(19, nlen, kHsOurName) == 0,
+  FUZZ_CHECK(ReadBigEndian(c, 1, 8) == dflag::kOurs, "challenge advertises the wrong flags");
+  FUZZ_CHECK(ReadBigEndian(c, 9, 4) == kHsChallenge, "challenge packet carries the wrong challenge");
+  FUZZ_CHECK(ReadBigEndian(c, 17, 2) == nlen && c.compare(19, nlen, kHsOurName) == 0,
              "challenge packet carries the wrong node name");
 }
 
@@ -164,7 +156,7 @@ struct HandshakeRun {
         FUZZ_CHECK(p.size() == 21 && p[0] == 'r' &&
                        p.compare(5, 16, HandshakeDigest(kHsChallenge, kHsCookie)) == 0,
                    "handshake completed without the right digest: " + where);
-        uint32_t peer_challenge = static_cast<uint32_t>(GetBE(p, 1, 4));
+        uint32_t peer_challenge = static_cast<uint32_t>(ReadBigEndian(p, 1, 4));
         FUZZ_CHECK(step->out.size() == 1 &&
                        step->out[0] == "a" + HandshakeDigest(peer_challenge, kHsCookie),
                    "challenge ack does not answer the peer's challenge: " + where);
@@ -187,12 +179,12 @@ void FuzzHandshakeImpl(const uint8_t* data, size_t size) {
 
   if (mode & kHsPrependName) {
     std::string n = "N";
-    PutBE(&n,
+    AppendBigEndian(&n,
           dflag::kMandatory25 | dflag::kMandatory25Digest | dflag::kSpawn | dflag::kDistMonitor |
               dflag::kDistMonitorName,
           8);
-    PutBE(&n, 7, 4);
-    PutBE(&n, sizeof(kHsPeer) - 1, 2);
+    AppendBigEndian(&n, 7, 4);
+    AppendBigEndian(&n, sizeof(kHsPeer) - 1, 2);
     n += kHsPeer;
     run.Feed(std::move(n));
   }

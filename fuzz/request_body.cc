@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/utf8.h"
 #include "daemon/dispatcher.h"
 #include "daemon/health_service.h"
 #include "daemon/metrics.h"
@@ -26,7 +27,6 @@
 #include "ei_bridge/dist_flags.h"
 #include "ei_bridge/term.h"
 #include "ei_bridge/term_validator.h"
-#include "ei_bridge/utf8.h"
 #include "fuzz/fuzz_bodies.h"
 #include "fuzz/fuzz_support.h"
 

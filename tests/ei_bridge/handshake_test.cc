@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/byte_order.h"
 #include "ei_bridge/dist_flags.h"
 #include "ei_bridge/handshake.h"
 #include "tests/ei_bridge/bytes_util.h"
@@ -22,16 +23,6 @@ namespace {
 
 using hb::testing::Bytes;
 
-
-void PutBE(std::string* out, uint64_t v, size_t n) {
-  for (size_t i = n; i-- > 0;) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t ReadBE(std::string_view p, size_t at, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(p[at + i]);
-  return v;
-}
 
 const std::string kCookie = "secretcookie";
 const std::string kOurName = "gpu@host";
@@ -54,9 +45,9 @@ const std::string kDigestPeerChallenge =
 // 'N' | Flags:64 | Creation:32 | NameLen:16 | Name
 std::string NamePacket(uint64_t flags, uint32_t creation, std::string_view name) {
   std::string p = "N";
-  PutBE(&p, flags, 8);
-  PutBE(&p, creation, 4);
-  PutBE(&p, name.size(), 2);
+  hb::AppendBigEndian(&p, flags, 8);
+  hb::AppendBigEndian(&p, creation, 4);
+  hb::AppendBigEndian(&p, name.size(), 2);
   p.append(name.data(), name.size());
   return p;
 }
@@ -64,7 +55,7 @@ std::string NamePacket(uint64_t flags, uint32_t creation, std::string_view name)
 // 'r' | Challenge:32 | Digest:16
 std::string ReplyPacket(uint32_t peer_challenge, std::string_view digest) {
   std::string p = "r";
-  PutBE(&p, peer_challenge, 4);
+  hb::AppendBigEndian(&p, peer_challenge, 4);
   p.append(digest.data(), digest.size());
   return p;
 }
@@ -72,10 +63,10 @@ std::string ReplyPacket(uint32_t peer_challenge, std::string_view digest) {
 // 'N' | Flags:64 | Challenge:32 | Creation:32 | NameLen:16 | Name
 std::string ExpectedChallengePacket() {
   std::string p = "N";
-  PutBE(&p, hb::dflag::kOurs, 8);
-  PutBE(&p, kOurChallenge, 4);
-  PutBE(&p, kOurCreation, 4);
-  PutBE(&p, kOurName.size(), 2);
+  hb::AppendBigEndian(&p, hb::dflag::kOurs, 8);
+  hb::AppendBigEndian(&p, kOurChallenge, 4);
+  hb::AppendBigEndian(&p, kOurCreation, 4);
+  hb::AppendBigEndian(&p, kOurName.size(), 2);
   p += kOurName;
   return p;
 }
@@ -159,10 +150,10 @@ TEST_CASE("handshake: full accept flow", "[handshake]") {
   // Field by field too, for a readable failure.
   REQUIRE(ch.size() == 1 + 8 + 4 + 4 + 2 + kOurName.size());
   CHECK(ch[0] == 'N');
-  CHECK(ReadBE(ch, 1, 8) == hb::dflag::kOurs);
-  CHECK(ReadBE(ch, 9, 4) == kOurChallenge);
-  CHECK(ReadBE(ch, 13, 4) == kOurCreation);
-  CHECK(ReadBE(ch, 17, 2) == kOurName.size());
+  CHECK(hb::ReadBigEndian(ch, 1, 8) == hb::dflag::kOurs);
+  CHECK(hb::ReadBigEndian(ch, 9, 4) == kOurChallenge);
+  CHECK(hb::ReadBigEndian(ch, 13, 4) == kOurCreation);
+  CHECK(hb::ReadBigEndian(ch, 17, 2) == kOurName.size());
   CHECK(ch.substr(19) == kOurName);
   CHECK_FALSE(s1->done);
   CHECK_FALSE(s1->close_after_send);
@@ -281,8 +272,8 @@ TEST_CASE("handshake: peer missing mandatory flags is refused", "[handshake]") {
 TEST_CASE("handshake: old 'n' send_name format is refused", "[handshake]") {
   // 'n' | Version:16 | Flags:32 | Name
   std::string old = "n";
-  PutBE(&old, 5, 2);
-  PutBE(&old, static_cast<uint32_t>(hb::dflag::kMandatory25 & 0xffffffffu), 4);
+  hb::AppendBigEndian(&old, 5, 2);
+  hb::AppendBigEndian(&old, static_cast<uint32_t>(hb::dflag::kMandatory25 & 0xffffffffu), 4);
   old += kPeerName;
   HandshakeAcceptor a(Config(), kOurChallenge);
   auto r = a.OnPacket(old);

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/options.h"
+#include "config/config.h"
 #include "tests/regression/regression_util.h"
 
 namespace hb {

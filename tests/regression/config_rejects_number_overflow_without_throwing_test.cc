@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "daemon/options.h"
+#include "config/config.h"
 #include "tests/regression/regression_util.h"
 
 namespace hb {

@@ -14,10 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include "base/log.h"
 #include "ei_bridge/control.h"
-#include "ei_bridge/log.h"
-#include "ei_bridge/term_validator.h"
 #include "ei_bridge/term.h"
+#include "ei_bridge/term_validator.h"
 #include "fuzz/fuzz_bodies.h"
 
 namespace hb::regression {

@@ -1,4 +1,4 @@
-#include "ei_bridge/utf8.h"
+#include "base/utf8.h"
 
 #include <cstdint>
 

@@ -1,8 +1,10 @@
-#include "daemon/options.h"
+#include "config/config.h"
 
 #include <catch2/catch.hpp>
 
+#include "daemon/check_config.h"
 #include "daemon/cookie.h"
+#include "daemon/node_name.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

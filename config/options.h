@@ -1,0 +1,75 @@
+// The daemon's configuration as plain data: what the JSON file and the
+// command line can set. Defaults are the member initialisers below; which
+// key sets which member, its range and whether a reload can change it live
+// are in one table (config/fields.cc); parsing, the built-in model set and
+// the --check-config dump are in config/config.h.
+//
+// Thread: plain values; copy freely.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hb {
+
+// One model as configured: which plugin serves it and how it is batched.
+struct ModelConfig {
+  std::string name;
+  std::string plugin;               // file stem in the plugin directory ("hashembed")
+  std::string options_json = "{}";  // handed to the plugin's model_load
+  uint32_t instances = 1;
+  std::vector<int> devices = {-1};  // -1 = CPU; instances are spread over these
+  uint32_t max_batch_size = 64;
+  uint64_t max_queue_delay_us = 2000;
+  uint64_t max_queue = 4096;
+  // An execute running longer than this marks the model degraded in health.
+  uint64_t stuck_after_ms = 10000;
+
+  // A reload rebuilds a model exactly when this differs.
+  bool operator==(const ModelConfig&) const = default;
+};
+
+struct Options {
+  std::string sname = "gpu";        // NAME@short-host
+  std::string name;                 // NAME@HOST (longnames); wins over sname
+  std::string cookie;               // wins over cookie_file
+  std::string cookie_file;          // default $HOME/.erlang.cookie
+  uint16_t port = 0;                // 0 = ephemeral
+  std::string bind_address = "0.0.0.0";
+  std::string log_level = "info";   // debug | info | warning | warn | error
+  uint32_t net_ticktime_s = 60;
+  uint32_t handshake_timeout_ms = 10000;
+  uint32_t workers = 0;             // 0: number of CPUs
+  // Limits (safe defaults; see README "Configuration").
+  uint64_t max_packet_bytes = 64u << 20;
+  uint32_t max_term_depth = 64;
+  uint64_t max_term_elements = 1u << 20;
+  uint32_t max_connections = 1024;
+  uint32_t max_inflight_per_peer = 10000;
+  uint32_t max_inflight_total = 100000;
+  // Peers allowed to connect: node names or fnmatch(3) patterns; empty = any
+  // node with the cookie.
+  std::vector<std::string> allowed_peers;
+  int32_t metrics_port = -1;        // -1 off, 0 ephemeral
+  std::string metrics_address = "127.0.0.1";
+  uint32_t drain_timeout_s = 30;    // SIGTERM grace for in-flight calls
+  std::string plugin_dir;           // empty: next to the binary, else installed path
+  std::vector<ModelConfig> models;  // empty: the built-in default (hashembed)
+  std::map<std::string, std::string> routes;  // Erlang module -> model
+  bool routes_named = false;        // the file had a "routes" key
+
+  // How the daemon was invoked (not configuration keys).
+  std::string config_path;          // --config
+  // The arguments this was parsed from: a reload parses them again, so
+  // flags keep overriding the re-read file exactly as at startup.
+  std::vector<std::string> command_line;
+  bool check_config = false;        // --check-config
+  bool help = false;
+  bool version = false;
+};
+
+inline constexpr char kDefaultConfigPath[] = "/etc/hornbeam/hornbeamd.json";
+
+}  // namespace hb

@@ -18,16 +18,22 @@ uint64_t MicrosSince(Clock::time_point t) {
 
 }  // namespace
 
+BatcherOptions Batcher::Effective(BatcherOptions options,
+                                  const std::vector<std::unique_ptr<InstanceHandle>>& instances) {
+  if (!instances.empty()) {
+    // Never hand a plugin more than it said it takes.
+    uint32_t plugin_max = instances[0]->model().caps().max_batch_size;
+    options.max_batch_size = std::max<uint32_t>(1, std::min(options.max_batch_size, plugin_max));
+  }
+  return options;
+}
+
 Batcher::Batcher(std::string model, BatcherOptions options,
                  std::vector<std::unique_ptr<InstanceHandle>> instances)
-    : model_(std::move(model)), options_(options), instances_(std::move(instances)) {
-  if (!instances_.empty()) {
-    const ModelCaps& caps = instances_[0]->model().caps();
-    output_dim_ = caps.output_dim;
-    // Never hand a plugin more than it said it takes.
-    const_cast<BatcherOptions&>(options_).max_batch_size =
-        std::max<uint32_t>(1, std::min(options_.max_batch_size, caps.max_batch_size));
-  }
+    : model_(std::move(model)),
+      options_(Effective(options, instances)),
+      output_dim_(instances.empty() ? 0 : instances[0]->model().caps().output_dim),
+      instances_(std::move(instances)) {
   execute_started_.resize(instances_.size());
   for (auto& inst : instances_) {
     InstanceHandle* raw = inst.get();

@@ -114,6 +114,9 @@ class Batcher {
   const BatcherOptions& options() const { return options_; }
 
  private:
+  // `options` with max_batch_size capped by the plugin's own maximum.
+  static BatcherOptions Effective(BatcherOptions options,
+                                  const std::vector<std::unique_ptr<InstanceHandle>>& instances);
   BatcherLoad LoadLocked() const;  // mu_ held
   struct Item {
     std::shared_ptr<BatchJob> job;
@@ -126,7 +129,7 @@ class Batcher {
 
   const std::string model_;
   const BatcherOptions options_;
-  uint32_t output_dim_ = 0;
+  const uint32_t output_dim_;
   std::vector<std::unique_ptr<InstanceHandle>> instances_;
   std::vector<std::thread> threads_;
 

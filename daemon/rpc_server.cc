@@ -50,8 +50,7 @@ void RpcServer::OnPeerDown(const std::string& node) {
   // Rex calls from that node: nobody is left to read the reply.
   for (auto it = rex_calls_.begin(); it != rex_calls_.end();) {
     if (it->second.node == node) {
-      dispatcher_->Cancel(it->first);
-      Track(node, -1);
+      CancelCall(it->first);
       it = rex_calls_.erase(it);
     } else {
       ++it;
@@ -79,7 +78,7 @@ void RpcServer::OnPeerDown(const std::string& node) {
   for (uint64_t key : killed) {
     auto it = procs_.all().find(key);
     if (it == procs_.all().end()) continue;
-    if (it->second.call_id != 0) dispatcher_->Cancel(it->second.call_id);
+    CancelCall(it->second.call_id);
     Terminate(&it->second, Atom("noconnection"));
   }
   for (uint64_t key : orphaned) {
@@ -148,7 +147,8 @@ void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m)
     Send(node, MakeSpawnReply(m.ref, from, 0, Atom("system_limit")));
     return;
   }
-  if (!Admit(node)) {
+  Admission::Verdict verdict = admission_.Check(node);
+  if (verdict == Admission::Verdict::kOverLimit) {
     // What a BEAM node at its process limit answers: the spawn fails.
     Send(node, MakeSpawnReply(m.ref, from, 0, Atom("system_limit")));
     return;
@@ -163,7 +163,6 @@ void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m)
   }
   VirtualProcess* p = procs_.Spawn();
   p->origin_node = node;
-  Track(node, +1);
   if (flags & kSpawnFlagLink) p->links.push_back(from);
   if (flags & kSpawnFlagMonitor) p->monitors.push_back({from, m.ref});
   Send(node, MakeSpawnReply(m.ref, from, flags, p->pid));
@@ -201,21 +200,24 @@ void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m)
     req.function = fun;
     req.args = *m.message;
   }
-  StartCall(p, std::move(req));
-}
-
-void RpcServer::StartCall(VirtualProcess* p, CallRequest req) {
-  if (draining_) {
-    CallOutcome o = CallOutcome::Exit(Term::Tuple({Atom("hornbeamd"), Atom("draining")}));
+  if (verdict == Admission::Verdict::kDraining) {
+    // The process exists (its pid was sent) and exits at once, as a BEAM
+    // process whose function exits would.
+    CallOutcome o = Admission::Refusal(verdict);
     Terminate(p, p->kind == VirtualProcess::Kind::kErpcCall ? ErpcExitReason(p->erpc_ref, o)
                                                             : o.value);
     return;
   }
+  StartCall(p, std::move(req));
+}
+
+void RpcServer::StartCall(VirtualProcess* p, CallRequest req) {
   uint64_t key = p->key;
   Term pid = p->pid;
-  // `done` may run inside Dispatch (inline routes); the process is looked up
+  std::string node = p->origin_node;
+  // `done` may run inside Launch (inline routes); the process is looked up
   // again by pid each time because the table may have changed.
-  uint64_t id = dispatcher_->Dispatch(std::move(req), [this, pid](const CallOutcome& o) {
+  uint64_t id = Launch(node, std::move(req), [this, pid](const CallOutcome& o) {
     VirtualProcess* q = procs_.Find(pid);
     if (q == nullptr) return;
     q->call_id = 0;
@@ -253,46 +255,43 @@ void RpcServer::Terminate(VirtualProcess* p, const Term& reason) {
   ForgetProcess(p);
 }
 
-void RpcServer::ForgetProcess(VirtualProcess* p) {
-  Track(p->origin_node, -1);
-  procs_.Remove(p->key);
+void RpcServer::ForgetProcess(VirtualProcess* p) { procs_.Remove(p->key); }
+
+uint64_t RpcServer::Launch(const std::string& node, CallRequest req, Dispatcher::DoneFn done) {
+  // `state` tells whether done already ran inside Dispatch (inline routes),
+  // in which case there is nothing left in flight to track.
+  struct State {
+    uint64_t id = 0;
+    bool finished = false;
+  };
+  auto state = std::make_shared<State>();
+  admission_.Enter(node);
+  req.caller_node = node;
+  uint64_t id = dispatcher_->Dispatch(
+      std::move(req), [this, node, state, done = std::move(done)](const CallOutcome& o) {
+        state->finished = true;
+        if (state->id != 0) launched_.erase(state->id);
+        admission_.Leave(node);
+        done(o);
+      });
+  if (state->finished) return 0;
+  state->id = id;
+  launched_[id] = node;
+  return id;
 }
 
-bool RpcServer::Admit(const std::string& node) {
-  const char* reason = nullptr;
-  if (inflight_total_ >= max_total_) {
-    reason = "inflight_total";
-  } else if (inflight_of(node) >= max_per_peer_) {
-    reason = "inflight_per_peer";
-  }
-  if (reason == nullptr) return true;
-  if (metrics_) metrics_->RecordRejected(reason);
-  // One line per thousand refusals: a flood must not become a log flood.
-  if (refusals_logged_++ % 1000 == 0) {
-    HB_LOG_WARN("refusing a call from '" + node + "': limit " + reason + " reached (" +
-                std::to_string(inflight_of(node)) + " in flight from it, " +
-                std::to_string(inflight_total_) + " in total)");
-  }
-  return false;
-}
-
-void RpcServer::Track(const std::string& node, int delta) {
-  if (node.empty()) return;
-  uint32_t& n = inflight_by_node_[node];
-  if (delta > 0) {
-    ++n;
-    ++inflight_total_;
-  } else if (n > 0) {
-    --n;
-    --inflight_total_;
-  }
-  if (n == 0) inflight_by_node_.erase(node);
+void RpcServer::CancelCall(uint64_t call_id) {
+  auto it = launched_.find(call_id);
+  if (it == launched_.end()) return;
+  dispatcher_->Cancel(call_id);
+  admission_.Leave(it->second);
+  launched_.erase(it);
 }
 
 void RpcServer::MaybeAbandon(VirtualProcess* p) {
   if (p->kind != VirtualProcess::Kind::kErpcCall) return;  // casts run for their effect
   if (!p->monitors.empty() || !p->links.empty()) return;
-  if (p->call_id != 0) dispatcher_->Cancel(p->call_id);
+  CancelCall(p->call_id);
   ForgetProcess(p);
 }
 
@@ -309,7 +308,7 @@ void RpcServer::OnExitSignal(const ControlMessage& m, bool via_link) {
     return;
   }
   Term reason = (!via_link && m.reason.is_atom("kill")) ? Atom("killed") : m.reason;
-  if (p->call_id != 0) dispatcher_->Cancel(p->call_id);
+  CancelCall(p->call_id);
   Terminate(p, reason);
 }
 
@@ -337,8 +336,7 @@ void RpcServer::OnDemonitor(const ControlMessage& m) {
     // reply tag's ref.
     for (auto it = rex_calls_.begin(); it != rex_calls_.end(); ++it) {
       if (it->second.tag_ref == m.ref) {
-        dispatcher_->Cancel(it->first);
-        Track(it->second.node, -1);
+        CancelCall(it->first);
         rex_calls_.erase(it);
         break;
       }
@@ -372,118 +370,6 @@ void RpcServer::OnUnlink(const std::string& node, const ControlMessage& m) {
     MaybeAbandon(p);
   }
   if (m.op == ControlOp::kUnlinkId) Send(node, MakeUnlinkIdAck(m.ref, m.to, m.from));
-}
-
-void RpcServer::OnRegSend(const std::string& node, const ControlMessage& m) {
-  const std::string& name = m.to.text();
-  if (!m.payload_error.ok()) {
-    // Without the message we do not know whom to answer: drop it, as a
-    // BEAM drops what it cannot deliver.
-    if (metrics_) metrics_->RecordRejected("term_limit");
-    HB_LOG_WARN("dropped a message from '" + node + "' to '" + name + "': " +
-                m.payload_error.message());
-    return;
-  }
-  const Term& msg = *m.message;
-  if (name == "net_kernel") {
-    // net_adm:ping/1: {'$gen_call', {Pid, Tag}, {is_auth, Node}} -> yes.
-    if (msg.is_tuple(3) && msg[0].is_atom("$gen_call") && msg[1].is_tuple(2) &&
-        msg[1][0].is_pid() && msg[2].is_tuple(2) && msg[2][0].is_atom("is_auth")) {
-      Reply(node, msg[1][0], msg[1][1], Atom("yes"));
-    }
-    return;
-  }
-  if (name == "rex") {
-    OnRex(node, m);
-    return;
-  }
-  if (unknown_names_logged_.size() < 1000 && unknown_names_logged_.insert(name).second) {
-    HB_LOG_INFO("message from '" + node + "' to unregistered name '" + name +
-                "' dropped (logged once per name)");
-  }
-}
-
-void RpcServer::OnRex(const std::string& node, const ControlMessage& m) {
-  const Term& msg = *m.message;
-  auto parse_mfa = [](const Term& req, CallRequest* out) {
-    // {call | block_call | cast, M, F, A, GroupLeader}
-    if (!req.is_tuple(5) || !req[1].is_atom() || !req[2].is_atom()) return false;
-    out->module = req[1].text();
-    out->function = req[2].text();
-    out->args = req[3];
-    return true;
-  };
-  if (msg.is_tuple(3) && msg[0].is_atom("$gen_call") && msg[1].is_tuple(2) &&
-      msg[1][0].is_pid()) {
-    const Term& req = msg[2];
-    CallRequest call;
-    call.caller_node = node;
-    if (!(req.is_tuple(5) && (req[0].is_atom("call") || req[0].is_atom("block_call"))) ||
-        !parse_mfa(req, &call)) {
-      return;  // rex ignores other calls; so do we (the caller times out)
-    }
-    Term to = msg[1][0];
-    Term tag = msg[1][1];
-    // The tag of gen:call on OTP 24+ is [alias | Ref]; older callers use Ref.
-    Term tag_ref = tag.is_ref() ? tag : (tag.is_list() && tag.tail() && tag.tail()->is_ref())
-                                            ? *tag.tail()
-                                            : Term();
-    if (!call.args.is_proper_list()) {
-      Reply(node, to, tag,
-            RpcReply(CallOutcome::ErrorAt("badarg", "erlang", "apply",
-                                          Term::List({req[1], req[2], req[3]}))));
-      return;
-    }
-    if (draining_) {
-      Reply(node, to, tag,
-            RpcReply(CallOutcome::Exit(Term::Tuple({Atom("hornbeamd"), Atom("draining")}))));
-      return;
-    }
-    if (!Admit(node)) {
-      // What rex answers when it cannot spawn the call's process.
-      Reply(node, to, tag, RpcReply(CallOutcome::Exit(Atom("system_limit"))));
-      return;
-    }
-    // `state` tells whether done already ran inside Dispatch (inline
-    // routes), in which case there is nothing to track.
-    struct State {
-      uint64_t id = 0;
-      bool finished = false;
-    };
-    auto state = std::make_shared<State>();
-    uint64_t id = dispatcher_->Dispatch(std::move(call), [this, node, to, tag, state](
-                                                             const CallOutcome& o) {
-      state->finished = true;
-      if (rex_calls_.erase(state->id)) Track(node, -1);
-      Reply(node, to, tag, RpcReply(o));
-    });
-    state->id = id;
-    if (!state->finished) {
-      rex_calls_[id] = RexCall{node, tag_ref};
-      Track(node, +1);
-    }
-    return;
-  }
-  if (msg.is_tuple(2) && msg[0].is_atom("$gen_cast") && msg[1].is_tuple(5) &&
-      msg[1][0].is_atom("cast")) {
-    CallRequest call;
-    call.caller_node = node;
-    if (parse_mfa(msg[1], &call) && call.args.is_proper_list() && !draining_) {
-      dispatcher_->Dispatch(std::move(call), [](const CallOutcome&) {});
-    }
-    return;
-  }
-  // {From, {call, M, F, A, GL}}: the old rex protocol ei_rpc uses; the
-  // reply is {rex, Result}.
-  if (msg.is_tuple(2) && msg[0].is_pid() && msg[1].is_tuple(5) && msg[1][0].is_atom("call")) {
-    CallRequest call;
-    call.caller_node = node;
-    Term to = msg[0];
-    if (!parse_mfa(msg[1], &call) || !call.args.is_proper_list()) return;
-    dispatcher_->Dispatch(std::move(call), [this, node, to](const CallOutcome& o) {
-      Send(node, MakeSend(to, Term::Tuple({Atom("rex"), RpcReply(o)})));
-    });
-  }
 }
 
 void RpcServer::Reply(const std::string& node, const Term& to, const Term& tag, Term value) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "daemon/admission.h"
 #include "daemon/dispatcher.h"
 #include "daemon/process_table.h"
 #include "ei_bridge/control.h"
@@ -37,27 +38,26 @@ class RpcServer : public DistHandler {
   void OnPeerDown(const std::string& node) override;
   void OnControl(const std::string& node, ControlMessage msg) override;
 
-  // While draining, new calls are refused with {error, {hornbeamd, draining}}
-  // style errors (see rpc_server.cc) and in-flight calls finish.
-  void set_draining(bool d) { draining_ = d; }
+  // While draining, new calls are refused with {hornbeamd, draining} in the
+  // shape of their entry form (see admission.h) and in-flight calls finish.
+  void set_draining(bool d) { admission_.set_draining(d); }
   // Calls in flight allowed per peer node and in total; a call over either
-  // is refused the way a BEAM node out of processes refuses a spawn
+  // is refused the way a BEAM node out of processes refuses it
   // (system_limit) and counted in `metrics` (may be null).
   void set_limits(uint32_t per_peer, uint32_t total, Metrics* metrics) {
-    max_per_peer_ = per_peer;
-    max_total_ = total;
+    admission_.set_limits(per_peer, total, metrics);
     metrics_ = metrics;
   }
-  size_t inflight_of(const std::string& node) const {
-    auto it = inflight_by_node_.find(node);
-    return it == inflight_by_node_.end() ? 0 : it->second;
-  }
+  size_t inflight_of(const std::string& node) const { return admission_.inflight_of(node); }
   size_t processes() const { return procs_.size(); }
 
  private:
   void OnSpawnRequest(const std::string& node, const ControlMessage& m);
   void OnRegSend(const std::string& node, const ControlMessage& m);
   void OnRex(const std::string& node, const ControlMessage& m);
+  void OnRexCall(const std::string& node, const Term& msg);
+  void OnRexCast(const std::string& node, const Term& msg);
+  void OnLegacyRexCall(const std::string& node, const Term& msg);
   void OnExitSignal(const ControlMessage& m, bool via_link);
   void OnMonitor(const std::string& node, const ControlMessage& m);
   void OnDemonitor(const ControlMessage& m);
@@ -69,25 +69,24 @@ class RpcServer : public DistHandler {
   // Cancels the process's call if nobody can observe its result any more.
   void MaybeAbandon(VirtualProcess* p);
   void StartCall(VirtualProcess* p, CallRequest req);
+  // Dispatches an admitted call (Admission::Check said kAdmit), counting it
+  // in flight until `done` runs or CancelCall drops it. Returns the call id,
+  // or 0 when it finished inside Dispatch (inline routes, undef).
+  uint64_t Launch(const std::string& node, CallRequest req, Dispatcher::DoneFn done);
+  // Drops a launched call: its `done` never runs. Unknown ids are ignored.
+  void CancelCall(uint64_t call_id);
   void Reply(const std::string& node, const Term& to, const Term& tag, Term value);
   void Send(const std::string& node, const ControlMessage& m);
   static std::string NodeOf(const Term& pid);
-  // Whether `node` may start one more call; counts and logs a refusal.
-  bool Admit(const std::string& node);
-  void Track(const std::string& node, int delta);
   void ForgetProcess(VirtualProcess* p);
 
   std::string node_name_;
   Dispatcher* dispatcher_;
   SendFn send_;
   ProcessTable procs_;
-  bool draining_ = false;
-  uint32_t max_per_peer_ = ~0u;
-  uint32_t max_total_ = ~0u;
+  Admission admission_;
   Metrics* metrics_ = nullptr;
-  std::unordered_map<std::string, uint32_t> inflight_by_node_;
-  uint64_t inflight_total_ = 0;
-  uint64_t refusals_logged_ = 0;
+  std::unordered_map<uint64_t, std::string> launched_;  // call id -> caller's node
 
   struct RexCall {
     std::string node;

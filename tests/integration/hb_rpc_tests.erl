@@ -10,6 +10,7 @@
 %%   HB_RESTART_CMD  shell command that restarts the daemon under the same name
 -module(hb_rpc_tests).
 -include_lib("eunit/include/eunit.hrl").
+-import(hb_test_lib, [cookie/0, start_peer/2, wait_until/2, inflight/1]).
 
 %% Run on peer nodes (peer:call/5), so they must be exported.
 -export([concurrent_pings/2, idle_probe/2]).
@@ -324,53 +325,16 @@ daemon_restart_test_() ->
 %%---------------------------------------------------------------------------
 %% Helpers
 
-daemon() -> node_env("HB_DAEMON_NODE").
-ref() -> node_env("HB_REF_NODE").
+daemon() -> hb_test_lib:daemon().
+ref() -> hb_test_lib:node_env("HB_REF_NODE").
 
-node_env(Var) ->
-    case os:getenv(Var) of
-        false -> error({missing_env, Var});
-        V -> list_to_atom(V)
-    end.
+metric(Key) -> hb_test_lib:metric(daemon(), Key).
 
 host() -> tl(lists:dropwhile(fun(C) -> C =/= $@ end, atom_to_list(node()))).
-
-%% A second client node.  standard_io keeps peer control off the
-%% distribution, so the peer may use another cookie or tick time.
-start_peer(Cookie, ExtraArgs) ->
-    Name = "hbpeer_" ++ os:getpid() ++ "_" ++ integer_to_list(erlang:unique_integer([positive])),
-    CodeDir = filename:dirname(code:which(?MODULE)),
-    peer:start(#{name => list_to_atom(Name), connection => standard_io,
-                 args => ["-hidden", "-pa", CodeDir, "-setcookie", Cookie | ExtraArgs]}).
-
-cookie() ->
-    case os:getenv("HB_COOKIE") of
-        false -> atom_to_list(erlang:get_cookie());
-        C -> C
-    end.
-
-inflight(Node) -> maps:get(inflight, rpc:call(Node, health, check, [], 5000)).
-
-metric(Key) ->
-    maps:get(Key, rpc:call(daemon(), metrics, get_all, [], 5000)).
 
 call_stat(MF, Key) ->
     Calls = metric(calls),
     maps:get(Key, maps:get(MF, Calls, #{}), 0).
-
-wait_until(Pred, TimeoutMs) ->
-    Deadline = erlang:monotonic_time(millisecond) + TimeoutMs,
-    wait_until_(Pred, Deadline).
-
-wait_until_(Pred, Deadline) ->
-    case catch Pred() of
-        true -> true;
-        _ ->
-            case erlang:monotonic_time(millisecond) >= Deadline of
-                true -> false;
-                false -> timer:sleep(100), wait_until_(Pred, Deadline)
-            end
-    end.
 
 caught(Fun) ->
     try {ok, Fun()} catch Class:Reason -> {Class, Reason} end.

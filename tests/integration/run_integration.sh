@@ -167,7 +167,7 @@ hb_start_epmd
 hb_log "starting $daemon_bin as $daemon_sname"
 hb_start_daemon "$daemon_bin" "$daemon_sname"
 hb_start_ref "$ref_sname"
-erlc -o "$tmp" "$HB_INTEGRATION_DIR/hb_rpc_tests.erl"
+erlc -o "$tmp" "$HB_INTEGRATION_DIR/hb_test_lib.erl" "$HB_INTEGRATION_DIR/hb_rpc_tests.erl"
 
 export HB_DAEMON_NODE="$daemon_sname@$HB_HOST"
 export HB_REF_NODE="$ref_sname@$HB_HOST"

@@ -2,16 +2,6 @@
 
 #include <catch2/catch.hpp>
 
-#include "daemon/check_config.h"
-#include "daemon/cookie.h"
-#include "daemon/node_name.h"
-
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <fstream>
-
 namespace hb {
 namespace {
 
@@ -56,72 +46,34 @@ TEST_CASE("config keys are validated by name", "[options]") {
   CHECK(!ApplyConfigJson("{", &o).ok());
 }
 
-TEST_CASE("node names", "[options]") {
-  Options o;
-  std::string alive, host;
-  o.name = "gpu@box.example.com";
-  auto n = ResolveNodeName(o, &alive, &host);
-  REQUIRE(n.ok());
-  CHECK(*n == "gpu@box.example.com");
-  o.name.clear();
-  o.sname = "gpu";
-  n = ResolveNodeName(o, &alive, &host);
-  REQUIRE(n.ok());
-  CHECK(host.find('.') == std::string::npos);
-  o.sname = "bad name";
-  CHECK(!ResolveNodeName(o, &alive, &host).ok());
-}
+}  // namespace
+}  // namespace hb
 
-TEST_CASE("cookie file rules follow erl", "[cookie]") {
-  char dir[] = "/tmp/hbcookieXXXXXX";
-  REQUIRE(mkdtemp(dir));
-  std::string path = std::string(dir) + "/cookie";
-  {
-    std::ofstream(path) << "SECRET\n";
-  }
-  chmod(path.c_str(), 0644);
-  auto c = LoadCookie("", path);
-  REQUIRE(!c.ok());
-  CHECK(c.status().message().find("group or others") != std::string::npos);
-  chmod(path.c_str(), 0400);
-  c = LoadCookie("", path);
-  REQUIRE(c.ok());
-  CHECK(*c == "SECRET");
-  CHECK(*LoadCookie("EXPLICIT", path) == "EXPLICIT");
-  CHECK(!LoadCookie("", std::string(dir) + "/missing").ok());
-  unlink(path.c_str());
-  rmdir(dir);
-}
+namespace hb {
+namespace {
 
-TEST_CASE("check-config checks the cookie as startup would, creating nothing", "[cookie][options]") {
-  char dir[] = "/tmp/hbcookieXXXXXX";
-  REQUIRE(mkdtemp(dir));
-  std::string path = std::string(dir) + "/cookie";
-  Options o;
-  o.cookie_file = path;
-  auto problems = CheckConfig(o, HB_PLUGIN_DIR);
-  REQUIRE(problems.size() == 1);
-  CHECK(problems[0].find("config key 'cookie_file': cannot read cookie file " + path) == 0);
-  {
-    std::ofstream(path) << "SECRET\n";
-  }
-  chmod(path.c_str(), 0640);
-  problems = CheckConfig(o, HB_PLUGIN_DIR);
-  REQUIRE(problems.size() == 1);
-  CHECK(problems[0].find("group or others") != std::string::npos);
-  chmod(path.c_str(), 0400);
-  CHECK(CheckConfig(o, HB_PLUGIN_DIR).empty());
-  unlink(path.c_str());
-  // A missing default ($HOME/.erlang.cookie) is fine: startup creates it.
-  // The check must not.
-  const char* old_home = getenv("HOME");
-  std::string saved = old_home ? old_home : "";
-  setenv("HOME", dir, 1);
-  Options d;
-  CHECK(CheckConfig(d, HB_PLUGIN_DIR).empty());
-  CHECK(access((std::string(dir) + "/.erlang.cookie").c_str(), F_OK) != 0);
-  if (old_home) setenv("HOME", saved.c_str(), 1); else unsetenv("HOME");
-  rmdir(dir);
+TEST_CASE("built-in routes apply whenever the file names none", "[options]") {
+  Options one;
+  REQUIRE(ApplyConfigJson(R"({"models": {"mine": {"plugin": "use_lite"}}})", &one).ok());
+  REQUIRE(ApplyDefaultModels(&one).ok());
+  CHECK(one.routes == std::map<std::string, std::string>{{"embedding_service", "mine"},
+                                                         {"ml", "mine"}});
+  Options named_default;
+  REQUIRE(ApplyConfigJson(R"({"models": {"a": {"plugin": "x"}, "default": {"plugin": "y"}}})",
+                          &named_default).ok());
+  REQUIRE(ApplyDefaultModels(&named_default).ok());
+  CHECK(named_default.routes.at("ml") == "default");
+  Options several;
+  REQUIRE(ApplyConfigJson(R"({"models": {"a": {"plugin": "x"}, "b": {"plugin": "y"}}})",
+                          &several).ok());
+  Status s = ApplyDefaultModels(&several);
+  CHECK(s.message().find("config key 'routes': missing") == 0);
+  // Naming no routes explicitly is a choice, kept.
+  Options none;
+  REQUIRE(ApplyConfigJson(R"({"routes": {}})", &none).ok());
+  REQUIRE(ApplyDefaultModels(&none).ok());
+  CHECK(none.routes.empty());
+  CHECK(none.models.size() == 1);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "daemon/cookie.h"
+#include "daemon/debug_service.h"
 #include "daemon/node_name.h"
 #include "daemon/prometheus.h"
 #include "daemon/version.h"
@@ -99,6 +100,7 @@ bool App::Start() {
   status_.inflight = [this] { return static_cast<uint64_t>(dispatcher_->inflight()); };
   status_.draining = [this] { return draining_; };
   AddHealthRoutes(&router_, &status_, &metrics_);
+  if (DebugRoutesEnabled()) AddDebugRoutes(&router_, pool_.get());
 
   plugin_dir_ = options_.plugin_dir.empty() ? DefaultPluginDir() : options_.plugin_dir;
   models_ = std::make_unique<ModelRegistry>(&loop_, &router_, plugin_dir_);

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -119,14 +120,42 @@ class OpsTest(unittest.TestCase):
         self.assertLess(max(gaps), 0.4)
 
     def test_stalled_loop_stops_watchdog(self):
-        d = self.start(watchdog_usec=400000)
+        # Only the loop thread stalls (debug:stall_loop/1, released by a
+        # worker thread): the pings stop while the process runs, and resume.
+        env = dict(os.environ, HORNBEAMD_DEBUG_ROUTES="1")
+        d = self.start(watchdog_usec=400000, env=env)  # a ping every 200 ms
         d.wait_for("READY=1")
-        os.kill(d.proc.pid, 19)  # SIGSTOP: the loop cannot run
+        d.wait_for("WATCHDOG=1")
+        out = {}
+        caller = threading.Thread(target=lambda: out.setdefault("r", d.call(
+            'T0 = erlang:monotonic_time(millisecond), '
+            'R = rpc:call(NODE, debug, stall_loop, [1500], 10000), '
+            'io:format("~p ~p", [R, erlang:monotonic_time(millisecond) - T0])')))
+        caller.start()
+        # The stall has begun once the pings stop; the process is not stopped.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.last_ping_age(d) < 0.6:
+            time.sleep(0.05)
+        self.assertGreaterEqual(self.last_ping_age(d), 0.6, d.messages)
+        with open("/proc/%d/stat" % d.proc.pid) as f:
+            self.assertNotEqual(f.read().split(")")[1].split()[0], "T")
+        caller.join(30)
+        result, elapsed = out["r"].split()
+        self.assertEqual(result, "ok")
+        self.assertGreaterEqual(int(elapsed), 1500)
         n = len(d.messages)
-        time.sleep(1.0)
-        self.assertEqual(len(d.messages), n)
-        os.kill(d.proc.pid, 18)  # SIGCONT
         d.wait_for("WATCHDOG=1", n)
+
+    @staticmethod
+    def last_ping_age(d):
+        pings = [t for t, text in d.messages if text == "WATCHDOG=1"]
+        return time.monotonic() - pings[-1] if pings else 0.0
+
+    def test_debug_routes_are_off_by_default(self):
+        d = self.start()
+        d.wait_for("READY=1")
+        self.assertEqual(d.call('{badrpc, {\'EXIT\', {R, _}}} = rpc:call(NODE, debug, stall_loop, '
+                                '[1]), io:format("~p", [R])'), "undef")
 
     def test_prometheus_scrape(self):
         d = self.start(extra=["--metrics-port", "0"])

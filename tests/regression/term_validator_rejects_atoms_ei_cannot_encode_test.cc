@@ -14,6 +14,7 @@
 #include "ei_bridge/control.h"
 #include "ei_bridge/term.h"
 #include "ei_bridge/term_validator.h"
+#include "tests/daemon/rpc_fixture.h"
 #include "tests/regression/regression_util.h"
 
 namespace hb {
@@ -37,13 +38,41 @@ TEST_CASE("a pid whose node name is not UTF-8 is refused", "[regression][term_va
   regression::RequireRefusedTerm(in);
 }
 
-TEST_CASE("the request path: an undef reply carrying the caller's atom is always sent",
+TEST_CASE("the request path: a call carrying an atom ei cannot encode is refused at decode",
           "[regression][rpc_server]") {
-  // erpc call of health:ping/1 (unrouted: undef) whose argument is the atom
-  // <<235>>; the undef stack echoes the argument.
+  // The input the fuzzer found: an erpc call of an unrouted function whose
+  // argument is the atom <<235>>. Its undef stack would echo the argument,
+  // and ei could not encode that reply: the caller hung. The term is now
+  // refused before any call starts.
   const std::string in = regression::ReadInput("request_undef_with_invalid_atom_arg.bin");
+  REQUIRE(in.size() > 2);
+  regression::RequireRefusedTerm(in.substr(3));  // after the mode, selector and version bytes
   regression::ThrowOnFuzzFailure guard;
   REQUIRE_NOTHROW(fuzz::FuzzRequest(regression::Bytes(in), in.size()));
+}
+
+TEST_CASE("the request path: an undef reply echoing the longest valid UTF-8 atoms is sent",
+          "[regression][rpc_server]") {
+  // What the refused atoms border on: 255 characters of up to four bytes
+  // each pass the validator, so the undef reply echoing them must encode
+  // and reach the caller.
+  rpc_fixture::Fixture fx;
+  Term args = Term::List({Term::Atom(std::string(255, 'a')),
+                          Term::Atom(std::string("\xF0\x9F\x98\x80") + std::string(254, 'x')),
+                          Term::Atom("h\xC3\xA9llo")});
+  REQUIRE(EncodeWithVersion(args).ok());
+  fx.server->OnControl(rpc_fixture::kPeer,
+                       fx.SpawnErpc(rpc_fixture::PeerPid(1), rpc_fixture::PeerRef(1),
+                                    rpc_fixture::PeerRef(2), "nosuch", "f", args));
+  REQUIRE(fx.sent.size() == 2);
+  const ControlMessage& down = fx.sent[1].second;
+  REQUIRE(down.op == ControlOp::kMonitorPExit);
+  // {Ref, error, undef, [{nosuch, f, Args, []}]}, and it encodes.
+  REQUIRE(down.reason.is_tuple(4));
+  CHECK(down.reason[2].is_atom("undef"));
+  CHECK(down.reason[3][0][2] == args);
+  Result<std::string> packet = EncodeControlPacket(down);
+  REQUIRE(packet.ok());
 }
 
 TEST_CASE("valid UTF-8 atoms up to 255 characters still decode and encode",

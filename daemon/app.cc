@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "base/catch_all.h"
 #include "base/log.h"
 #include "daemon/cookie.h"
 #include "daemon/debug_service.h"
@@ -154,7 +155,9 @@ bool App::Start() {
   };
   uv_signal_start(&sigterm_, on_stop, SIGTERM);
   uv_signal_start(&sigint_, on_stop, SIGINT);
-  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<App*>(s->data)->Reload(); }, SIGHUP);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
+    CatchAll("reload", [&] { static_cast<App*>(s->data)->Reload(); });
+  }, SIGHUP);
 
   if (options_.metrics_port >= 0) {
     http_ = std::make_unique<MetricsHttpServer>(&loop_, [this] { return RenderMetrics(); });

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/catch_all.h"
 #include "base/log.h"
 
 namespace hb {
@@ -53,7 +54,7 @@ Status Batcher::Submit(std::shared_ptr<BatchJob> job) {
   job->remaining.store(n, std::memory_order_relaxed);
   job->enqueued = Clock::now();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (draining_) return Unavailable("model '" + model_ + "' is draining");
     if (queue_.size() + n > options_.max_queue) {
       ++stats_.rejected_overloaded;
@@ -64,17 +65,17 @@ Status Batcher::Submit(std::shared_ptr<BatchJob> job) {
     ++stats_.jobs;
     stats_.texts += job->kind == BatchJob::Kind::kText ? n : 0;
   }
-  cv_.notify_one();
+  cv_.Signal();
   return Status::Ok();
 }
 
 void Batcher::Drain() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (draining_ && threads_.empty()) return;
     draining_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -96,12 +97,12 @@ BatcherLoad Batcher::LoadLocked() const {
 }
 
 BatcherLoad Batcher::Load() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return LoadLocked();
 }
 
 BatcherStats Batcher::Stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   BatcherStats s = stats_;
   BatcherLoad load = LoadLocked();
   s.queue_depth = load.queue_depth;
@@ -110,9 +111,25 @@ BatcherStats Batcher::Stats() const {
   return s;
 }
 
-void Batcher::Done(const std::shared_ptr<BatchJob>& job, size_t n) {
+void Batcher::Done(const std::shared_ptr<BatchJob>& job, size_t n) noexcept {
   if (job->remaining.fetch_sub(n, std::memory_order_acq_rel) == n && job->finish) {
-    job->finish(*job);
+    // `finish` answers the caller; if it throws, that call's answer is lost
+    // (its caller times out) but the instance thread serves on.
+    CatchAll("finishing a call", [&] { job->finish(*job); });
+  }
+}
+
+void Batcher::FailUnfinished(std::vector<Item>& batch, const std::string& what) noexcept {
+  for (Item& it : batch) {
+    BatchJob& job = *it.job;
+    if (job.kind == BatchJob::Kind::kText) {
+      job.status[it.index] = HB_ERR_INTERNAL;
+      CatchAll("failing a call", [&] { job.messages[it.index] = "host error: " + what; });
+    } else {
+      job.term_code = HB_ERR_INTERNAL;
+      CatchAll("failing a call", [&] { job.term_message = "host error: " + what; });
+    }
+    Done(it.job, 1);
   }
 }
 
@@ -125,13 +142,13 @@ void Batcher::Run(InstanceHandle* instance) {
   for (;;) {
     std::vector<Item> batch;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return draining_ || !queue_.empty(); });
+      MutexLock lock(&mu_);
+      while (!draining_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) return;  // draining and nothing left
       // Wait for a full batch, but never past the oldest text's deadline.
       auto deadline = queue_.front().job->enqueued + delay;
       while (!draining_ && queue_.size() < options_.max_batch_size && Clock::now() < deadline) {
-        cv_.wait_until(lock, deadline);
+        cv_.WaitUntil(&mu_, deadline);
         if (queue_.empty()) break;
       }
       if (queue_.empty()) continue;  // another instance took it
@@ -146,14 +163,21 @@ void Batcher::Run(InstanceHandle* instance) {
         }
       }
       execute_started_[slot] = Clock::now();
-      if (!queue_.empty()) cv_.notify_one();  // more work for a sibling
+      if (!queue_.empty()) cv_.Signal();  // more work for a sibling
     }
-    if (batch[0].job->kind == BatchJob::Kind::kTerm) {
-      RunTerm(instance, batch[0]);
-    } else {
-      RunTexts(instance, batch);
+    // RunTerm and RunTexts finish no job before everything that can throw
+    // is done, so a failure here fails exactly this batch.
+    std::string what;
+    if (!CatchAll("batch", [&] {
+          if (batch[0].job->kind == BatchJob::Kind::kTerm) {
+            RunTerm(instance, batch[0]);
+          } else {
+            RunTexts(instance, batch);
+          }
+        }, &what)) {
+      FailUnfinished(batch, what);
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     execute_started_[slot] = Clock::time_point();
   }
 }
@@ -176,16 +200,11 @@ const char* StatusName(hb_status s) {
 
 void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
   // Drop texts whose caller has gone before spending compute on them.
-  std::vector<Item> live;
+  std::vector<Item> live, dropped;
   live.reserve(batch.size());
-  size_t dropped = 0;
   for (Item& it : batch) {
-    if (it.job->cancelled && it.job->cancelled->load(std::memory_order_acquire)) {
-      ++dropped;
-      Done(it.job, 1);
-    } else {
-      live.push_back(std::move(it));
-    }
+    bool gone = it.job->cancelled && it.job->cancelled->load(std::memory_order_acquire);
+    (gone ? dropped : live).push_back(it);
   }
   uint64_t queue_us_max = 0;
   for (Item& it : live) queue_us_max = std::max(queue_us_max, MicrosSince(it.job->enqueued));
@@ -232,8 +251,8 @@ void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
     }
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.dropped_cancelled += dropped;
+    MutexLock lock(&mu_);
+    stats_.dropped_cancelled += dropped.size();
     for (const Item& it : live) {
       const BatchJob& job = *it.job;
       stats_.bytes_in += job.texts[it.index].size();
@@ -253,13 +272,14 @@ void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
     }
   }
   if (!st.ok()) HB_LOG_WARN("model '" + model_ + "': execute failed: " + st.message());
+  for (Item& it : dropped) Done(it.job, 1);
   for (Item& it : live) Done(it.job, 1);
 }
 
 void Batcher::RunTerm(InstanceHandle* instance, Item& item) {
   BatchJob& job = *item.job;
   if (job.cancelled && job.cancelled->load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++stats_.dropped_cancelled;
   } else {
     hb_term_request req;
@@ -272,7 +292,7 @@ void Batcher::RunTerm(InstanceHandle* instance, Item& item) {
     uint64_t queued = MicrosSince(job.enqueued);
     Status st = instance->ExecuteTerm(req, &job.result_etf, &job.term_code);
     if (!st.ok()) job.term_message = st.message();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stats_.bytes_in += job.args_etf.size();
     if (job.term_code == HB_OK) {
       stats_.bytes_out += job.result_etf.size();

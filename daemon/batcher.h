@@ -17,17 +17,16 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/status.h"
+#include "base/mutex.h"
 #include "daemon/metrics.h"
 #include "daemon/plugin.h"
 
@@ -117,7 +116,7 @@ class Batcher {
   // `options` with max_batch_size capped by the plugin's own maximum.
   static BatcherOptions Effective(BatcherOptions options,
                                   const std::vector<std::unique_ptr<InstanceHandle>>& instances);
-  BatcherLoad LoadLocked() const;  // mu_ held
+  BatcherLoad LoadLocked() const REQUIRES(mu_);
   struct Item {
     std::shared_ptr<BatchJob> job;
     uint32_t index;
@@ -125,7 +124,10 @@ class Batcher {
   void Run(InstanceHandle* instance);
   void RunTexts(InstanceHandle* instance, std::vector<Item>& batch);
   void RunTerm(InstanceHandle* instance, Item& item);
-  void Done(const std::shared_ptr<BatchJob>& job, size_t n);
+  // Counts `n` texts of `job` finished; runs `finish` after the last.
+  static void Done(const std::shared_ptr<BatchJob>& job, size_t n) noexcept;
+  // Marks every item of `batch` failed (internal) and finishes it.
+  static void FailUnfinished(std::vector<Item>& batch, const std::string& what) noexcept;
 
   const std::string model_;
   const BatcherOptions options_;
@@ -133,12 +135,13 @@ class Batcher {
   std::vector<std::unique_ptr<InstanceHandle>> instances_;
   std::vector<std::thread> threads_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;
-  bool draining_ = false;
-  BatcherStats stats_;  // guarded by mu_
-  std::vector<std::chrono::steady_clock::time_point> execute_started_;  // per instance, guarded
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Item> queue_ GUARDED_BY(mu_);
+  bool draining_ GUARDED_BY(mu_) = false;
+  BatcherStats stats_ GUARDED_BY(mu_);
+  // Per instance: when its running execute began (time_point() when idle).
+  std::vector<std::chrono::steady_clock::time_point> execute_started_ GUARDED_BY(mu_);
 };
 
 }  // namespace hb

@@ -8,6 +8,12 @@ CallOutcome CallOutcome::ErrorAt(std::string_view reason, std::string_view m, st
   return Error(Term::Atom(reason), Term::List({frame}));
 }
 
+CallOutcome CallOutcome::InternalError(std::string_view m, std::string_view f, const Term& args,
+                                       std::string_view what) {
+  Term frame = Term::Tuple({Term::Atom(m), Term::Atom(f), args, Term::Nil()});
+  return Error(Term::Tuple({Term::Atom("internal_error"), Term::Binary(what)}), Term::List({frame}));
+}
+
 std::string CallOutcome::ReasonLabel() const {
   switch (kind) {
     case Kind::kReturn: return "ok";

@@ -33,6 +33,11 @@ struct CallOutcome {
   static CallOutcome BadArg(std::string_view m, std::string_view f, const Term& args) {
     return ErrorAt("badarg", m, f, args);
   }
+  // error:{internal_error, <<What>>}: the daemon's own code failed (a C++
+  // exception, in practice out of memory) while running M:F(Args); the
+  // frame may carry the arity instead of the arguments, as BEAM frames do.
+  static CallOutcome InternalError(std::string_view m, std::string_view f, const Term& args,
+                                   std::string_view what);
 
   bool is_error() const { return kind != Kind::kReturn; }
   // Short label for metrics: "undef", "badarg", "exit", "throw", ...

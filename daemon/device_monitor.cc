@@ -1,5 +1,6 @@
 #include "daemon/device_monitor.h"
 
+#include "base/catch_all.h"
 #include "base/log.h"
 
 namespace hb {
@@ -16,37 +17,41 @@ DeviceMonitor::DeviceMonitor(std::chrono::milliseconds interval)
 
 DeviceMonitor::~DeviceMonitor() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
 void DeviceMonitor::SetPlugins(std::vector<std::weak_ptr<Plugin>> plugins) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     plugins_ = std::move(plugins);
     changed_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 DeviceMonitor::Snapshot DeviceMonitor::Latest() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return latest_;
 }
 
 void DeviceMonitor::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    cv_.wait_for(lock, interval_, [this] { return stop_ || changed_; });
-    if (stop_) return;
-    changed_ = false;
-    std::vector<std::weak_ptr<Plugin>> plugins = plugins_;
-    lock.unlock();
-    Sample(plugins);
-    lock.lock();
+    std::vector<std::weak_ptr<Plugin>> plugins;
+    {
+      MutexLock lock(&mu_);
+      auto deadline = std::chrono::steady_clock::now() + interval_;
+      while (!stop_ && !changed_ && cv_.WaitUntil(&mu_, deadline)) {
+      }
+      if (stop_) return;
+      changed_ = false;
+      plugins = plugins_;
+    }
+    // Outside the lock: a plugin's query may take long (a driver call).
+    CatchAll("device monitor", [&] { Sample(plugins); });
   }
 }
 
@@ -79,7 +84,7 @@ void DeviceMonitor::Sample(const std::vector<std::weak_ptr<Plugin>>& plugins) {
     last_errors_ = s.errors;
   }
   s.taken = std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   s.samples = latest_.samples + 1;
   latest_ = std::move(s);
 }

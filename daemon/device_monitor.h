@@ -20,14 +20,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "daemon/plugin.h"
 
 namespace hb {
@@ -59,12 +58,12 @@ class DeviceMonitor {
   void Sample(const std::vector<std::weak_ptr<Plugin>>& plugins);
 
   const std::chrono::milliseconds interval_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool changed_ = false;
-  std::vector<std::weak_ptr<Plugin>> plugins_;  // guarded by mu_
-  Snapshot latest_;                             // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool changed_ GUARDED_BY(mu_) = false;
+  std::vector<std::weak_ptr<Plugin>> plugins_ GUARDED_BY(mu_);
+  Snapshot latest_ GUARDED_BY(mu_);
   std::vector<std::string> last_errors_;        // monitor thread only
   std::thread thread_;
 };

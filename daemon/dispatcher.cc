@@ -2,10 +2,22 @@
 
 #include <exception>
 
+#include "base/catch_all.h"
 #include "base/log.h"
 
 namespace hb {
 namespace {
+
+// Runs a route's synchronous body. A C++ exception (out of memory, in
+// practice) fails this call only, with internal_error.
+CallOutcome RunGuarded(const Route::RunFn& run, const CallRequest& req) {
+  CallOutcome out;
+  std::string what;
+  if (!CatchAll("route", [&] { out = run(req); }, &what)) {
+    out = CallOutcome::InternalError(req.module, req.function, req.args, what);
+  }
+  return out;
+}
 
 // What the caller receives, in external term format (see CallStats).
 uint64_t OutcomeBytes(const CallOutcome& o) {
@@ -41,7 +53,8 @@ uint64_t Dispatcher::Dispatch(CallRequest req, DoneFn done) {
   // metrics key for every unrouted name: a caller must not be able to grow
   // the metrics map without bound by inventing module names.
   if (route == nullptr || route->execution == Route::Execution::kInline) {
-    CallOutcome o = route ? route->run(req) : CallOutcome::Undef(req.module, req.function, req.args);
+    CallOutcome o = route ? RunGuarded(route->run, req)
+                          : CallOutcome::Undef(req.module, req.function, req.args);
     uint64_t us = (uv_hrtime() - start) / 1000;
     metrics_->RecordCall(route ? req.module : "$unrouted", route ? req.function : "$unrouted", us,
                          o.is_error(), o.ReasonLabel(), bytes_in, OutcomeBytes(o));
@@ -57,13 +70,24 @@ uint64_t Dispatcher::Dispatch(CallRequest req, DoneFn done) {
       pool_->Submit([this, id, run, req = std::move(req)] {
         // A caller that gave up while this waited in the queue costs nothing.
         if (req.cancelled->load(std::memory_order_acquire)) return;
-        Post(id, run(req));
+        Post(id, RunGuarded(run, req));
       });
       break;
     }
-    case Route::Execution::kAsync:
-      route->run_async(std::move(req), [this, id](CallOutcome o) { Post(id, std::move(o)); });
+    case Route::Execution::kAsync: {
+      // A route that throws before it hands the call on fails the call; a
+      // second completion after its own is ignored (Complete finds no id).
+      // The frame names the arity: the arguments may be large, and were
+      // handed on.
+      std::string module = req.module, function = req.function, what;
+      Term arity = Term::Int(static_cast<int64_t>(req.args.size()));
+      if (!CatchAll("route", [&] {
+            route->run_async(std::move(req), [this, id](CallOutcome o) { Post(id, std::move(o)); });
+          }, &what)) {
+        Post(id, CallOutcome::InternalError(module, function, arity, what));
+      }
       break;
+    }
   }
   return id;
 }
@@ -78,7 +102,7 @@ void Dispatcher::Cancel(uint64_t call_id) {
 
 void Dispatcher::Post(uint64_t id, CallOutcome outcome) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     completed_.push_back({id, std::move(outcome)});
   }
   uv_async_send(&async_);
@@ -87,10 +111,14 @@ void Dispatcher::Post(uint64_t id, CallOutcome outcome) {
 void Dispatcher::Drain() {
   std::vector<Completed> batch;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     batch.swap(completed_);
   }
-  for (Completed& c : batch) Complete(c.id, c.outcome);
+  for (Completed& c : batch) {
+    // What `done` does next (encode the reply, send it) stays this call's
+    // business: an exception there loses that reply only.
+    CatchAll("call completion", [&] { Complete(c.id, c.outcome); });
+  }
 }
 
 void Dispatcher::Complete(uint64_t id, const CallOutcome& outcome) {

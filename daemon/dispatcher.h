@@ -14,10 +14,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "base/mutex.h"
 #include "daemon/metrics.h"
 #include "daemon/router.h"
 #include "daemon/service.h"
@@ -68,8 +68,8 @@ class Dispatcher {
   std::function<void()> closed_;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Pending> calls_;
-  std::mutex mu_;
-  std::vector<Completed> completed_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<Completed> completed_ GUARDED_BY(mu_);  // from any thread
 };
 
 }  // namespace hb

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/catch_all.h"
+
 namespace hb {
 namespace {
 
@@ -29,7 +31,10 @@ MHD_Result Handle(void* cls, MHD_Connection* conn, const char* url, const char* 
     MHD_destroy_response(r);
     return rc;
   }
-  std::string body = self->Scrape();
+  std::string body;
+  if (!CatchAll("metrics scrape", [&] { body = self->Scrape(); })) {
+    return MHD_NO;  // MHD closes the connection
+  }
   MHD_Response* r =
       MHD_create_response_from_buffer(body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
   MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -53,7 +58,7 @@ Status MetricsHttpServer::Start(const std::string& address, uint16_t port) {
     return InvalidArgument("metrics address '" + address + "' is not an IPv4 address");
   }
   uv_async_init(loop_, &async_, [](uv_async_t* a) {
-    static_cast<MetricsHttpServer*>(a->data)->RenderOnLoop();
+    CatchAll("metrics render", [&] { static_cast<MetricsHttpServer*>(a->data)->RenderOnLoop(); });
   });
   async_.data = this;
   async_open_ = true;
@@ -83,19 +88,21 @@ void MetricsHttpServer::Stop() {
 }
 
 std::string MetricsHttpServer::Scrape() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   uint64_t want = ++requested_;
   uv_async_send(&async_);
-  cv_.wait_for(lock, std::chrono::seconds(1), [&] { return rendered_ >= want; });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (rendered_ < want && cv_.WaitUntil(&mu_, deadline)) {
+  }
   return snapshot_;
 }
 
 void MetricsHttpServer::RenderOnLoop() {
   std::string text = render_();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   snapshot_ = std::move(text);
   rendered_ = requested_;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 }  // namespace hb

@@ -11,12 +11,11 @@
 
 #include <uv.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 
+#include "base/mutex.h"
 #include "base/status.h"
 
 struct MHD_Daemon;
@@ -47,11 +46,11 @@ class MetricsHttpServer {
   bool async_open_ = false;
   MHD_Daemon* mhd_ = nullptr;
   uint16_t port_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t requested_ = 0;  // guarded by mu_
-  uint64_t rendered_ = 0;   // guarded by mu_
-  std::string snapshot_;    // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  uint64_t requested_ GUARDED_BY(mu_) = 0;
+  uint64_t rendered_ GUARDED_BY(mu_) = 0;
+  std::string snapshot_ GUARDED_BY(mu_);
 };
 
 }  // namespace hb

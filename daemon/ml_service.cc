@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "base/catch_all.h"
 #include "daemon/text_args.h"
 #include "ei_bridge/term_validator.h"
 
@@ -36,6 +37,21 @@ void Submit(const std::string& model, const BatcherSource& current, std::shared_
   } else if (!s.ok()) {
     done(CallOutcome::Exit(Term::Tuple({Term::Atom("model_unavailable"), Term::Atom(model)})));
   }
+}
+
+// A job's `finish`, run on an instance thread: a C++ exception in `body`
+// (out of memory building the reply) fails the call with internal_error
+// instead of losing its answer.
+std::function<void(BatchJob&)> Guarded(std::string module, std::string function, CallDone done,
+                                       std::function<void(BatchJob&)> body) {
+  return [module, function, done, body](BatchJob& j) {
+    std::string what;
+    if (!CatchAll("finishing a model call", [&] { body(j); }, &what)) {
+      CatchAll("failing a model call", [&] {
+        done(CallOutcome::InternalError(module, function, Term::Int(1), what));
+      });
+    }
+  };
 }
 
 enum class Shape { kOne, kMany };
@@ -85,7 +101,7 @@ Route TextRoute(const std::string& module, const std::string& function, const st
       }
     }
     Term args = req.args;
-    job->finish = [module, function, args, shape, fmt, done](BatchJob& j) {
+    job->finish = Guarded(module, function, done, [module, function, args, shape, fmt, done](BatchJob& j) {
       const uint32_t dim = static_cast<uint32_t>(j.output.size() / j.texts.size());
       for (size_t i = 0; i < j.texts.size(); ++i) {
         if (j.status[i] == HB_OK) continue;
@@ -108,7 +124,7 @@ Route TextRoute(const std::string& module, const std::string& function, const st
         rows.push_back(Vector(j.output.data() + i * dim, dim, fmt));
       }
       done(CallOutcome::Return(Term::List(std::move(rows))));
-    };
+    });
     Submit(model, current, std::move(job), done);
   };
   return r;
@@ -131,7 +147,7 @@ Route TermRoute(const std::string& module, const std::string& function, uint32_t
     job->args_etf = std::move(etf).value();
     job->cancelled = req.cancelled;
     Term args = req.args;
-    job->finish = [module, function, args, done](BatchJob& j) {
+    job->finish = Guarded(module, function, done, [module, function, args, done](BatchJob& j) {
       if (j.term_code == HB_ERR_INVALID_ARGUMENT) {
         done(CallOutcome::BadArg(module, function, args));
         return;
@@ -150,7 +166,7 @@ Route TermRoute(const std::string& module, const std::string& function, uint32_t
         return;
       }
       done(CallOutcome::Return(std::move(t).value()));
-    };
+    });
     Submit(model, current, std::move(job), done);
   };
   return r;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 
+#include "base/catch_all.h"
 #include "base/log.h"
 #include "daemon/ml_service.h"
 
@@ -48,7 +49,9 @@ ModelRegistry::ModelRegistry(uv_loop_t* loop, Router* router, std::string plugin
                              std::chrono::milliseconds device_poll)
     : loop_(loop), router_(router), plugin_dir_(std::move(plugin_dir)), devices_(device_poll) {
   uv_async_init(loop_, &reload_async_,
-                [](uv_async_t* a) { static_cast<ModelRegistry*>(a->data)->OnReloadBuilt(); });
+                [](uv_async_t* a) {
+                  CatchAll("reload", [&] { static_cast<ModelRegistry*>(a->data)->OnReloadBuilt(); });
+                });
   reload_async_.data = this;
   uv_timer_init(loop_, &debounce_);
   debounce_.data = this;
@@ -253,8 +256,10 @@ void ModelRegistry::Retire(std::shared_ptr<Batcher> b) {
   ReapRetired();
   auto done = std::make_shared<std::atomic<bool>>(false);
   retiring_.push_back({std::thread([b = std::move(b), done]() mutable {
-                         b->Drain();
-                         b.reset();
+                         CatchAll("retire", [&] {
+                           b->Drain();
+                           b.reset();
+                         });
                          done->store(true, std::memory_order_release);
                        }),
                        done});
@@ -298,7 +303,10 @@ void ModelRegistry::StartNextReload() {
   if (reload_thread_.joinable()) reload_thread_.join();
   std::string dir = plugin_dir_;
   reload_thread_ = std::thread([this, dir, rebuild, files] {
-    reload_result_ = Build(dir, rebuild, files);
+    // A failed build (out of memory) installs nothing: the models serve on.
+    if (!CatchAll("reload", [&] { reload_result_ = Build(dir, rebuild, files); })) {
+      reload_result_.clear();
+    }
     uv_async_send(&reload_async_);
   });
 }

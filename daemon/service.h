@@ -35,7 +35,8 @@ using CallDone = std::function<void(CallOutcome)>;
 struct Route {
   enum class Execution { kInline, kWorker, kAsync };
   Execution execution = Execution::kWorker;
-  std::function<CallOutcome(const CallRequest&)> run;         // kInline, kWorker
+  using RunFn = std::function<CallOutcome(const CallRequest&)>;
+  RunFn run;                                                  // kInline, kWorker
   std::function<void(CallRequest, CallDone)> run_async;       // kAsync
 };
 

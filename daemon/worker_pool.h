@@ -6,12 +6,12 @@
 // discards queued tasks and joins the threads after their current task.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "base/mutex.h"
 
 namespace hb {
 
@@ -30,10 +30,11 @@ class WorkerPool {
  private:
   void Run();
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  // Started in the constructor, joined by Shutdown (one caller at a time).
   std::vector<std::thread> threads_;
 };
 

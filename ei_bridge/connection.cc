@@ -6,6 +6,7 @@
 #include <cassert>
 
 #include "base/byte_order.h"
+#include "base/catch_all.h"
 #include "base/log.h"
 #include "ei_bridge/dist_flags.h"
 #include "ei_bridge/dist_node.h"
@@ -89,7 +90,12 @@ void Connection::Begin() {
         *b = uv_buf_init(slab, sizeof(slab));
       },
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-        static_cast<Connection*>(s->data)->OnRead(n, b);
+        auto* self = static_cast<Connection*>(s->data);
+        // Whatever fails while handling this peer's bytes costs this
+        // connection only.
+        if (!CatchAll("connection read", [&] { self->OnRead(n, b); })) {
+          CatchAll("connection close", [&] { self->Close("internal error"); });
+        }
       });
 }
 

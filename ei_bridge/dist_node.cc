@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "base/catch_all.h"
 #include "base/log.h"
 #include "ei_bridge/connection.h"
 #include "ei_bridge/epmd_client.h"
@@ -46,7 +47,7 @@ void DistNode::Start(std::function<void(Status)> ready) {
   rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&addr), 0);
   if (rc == 0) {
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, [](uv_stream_t* s, int status) {
-      static_cast<DistNode*>(s->data)->OnNewConnection(status);
+      CatchAll("accept", [&] { static_cast<DistNode*>(s->data)->OnNewConnection(status); });
     });
   }
   if (rc != 0) {

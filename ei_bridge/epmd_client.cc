@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "base/byte_order.h"
+#include "base/catch_all.h"
 #include "base/log.h"
 
 namespace hb {
@@ -86,7 +87,7 @@ void EpmdClient::OnConnected(int status) {
         *b = uv_buf_init(slab, sizeof(slab));
       },
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-        static_cast<EpmdClient*>(s->data)->OnRead(n, b);
+        CatchAll("epmd read", [&] { static_cast<EpmdClient*>(s->data)->OnRead(n, b); });
       });
 }
 

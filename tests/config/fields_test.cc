@@ -130,7 +130,7 @@ TEST_CASE("a reload applies live keys and names the ones that wait for a restart
   CHECK(PlanReload(now, now).restart_keys.empty());
 }
 
-TEST_CASE("--check-config output parses back to the same configuration", "[config]") {
+TEST_CASE("the check-config output parses back to the same configuration", "[config]") {
   Options o;
   REQUIRE(ApplyConfigJson(R"({"port": 4000, "limits": {"max_term_depth": 9},
       "models": {"a": {"plugin": "hashembed", "devices": [-1, 0], "options": {"dim": 8}}},

@@ -112,10 +112,7 @@ bool App::Start() {
     HB_LOG_WARN(std::to_string(failed) + " model(s) failed to load; serving the rest (health: degraded)");
   }
   models_->WatchDirectory();
-  status_.degraded = [this] { return models_->degraded(); };
-  status_.models_health = [this] { return models_->HealthTerm(); };
-  status_.models_metrics = [this] { return models_->MetricsTerm(); };
-  status_.devices = [this] { return models_->DevicesTerm(); };
+  status_.models = [this](SnapshotDetail d) { return models_->Snapshot(d); };
   status_.reloads = [this] { return models_->reloads_completed(); };
   status_.processes = [this] { return server_ ? server_->processes() : 0; };
   status_.wire_metrics = [this] {
@@ -307,8 +304,13 @@ void App::FinishShutdown(int code) {
 
 std::string App::RenderMetrics() const {
   PrometheusInputs in;
+  in.version = HB_VERSION;
   in.metrics = &metrics_;
-  in.models = models_.get();
+  RegistrySnapshot models;
+  if (models_) {
+    models = models_->Snapshot(SnapshotDetail::kStats);
+    in.models = &models;
+  }
   in.dist = node_ ? &node_->stats() : nullptr;
   in.inflight = dispatcher_ ? dispatcher_->inflight() : 0;
   in.connections = node_ ? node_->connection_count() : 0;

@@ -182,22 +182,6 @@ void Batcher::Run(InstanceHandle* instance) {
   }
 }
 
-namespace {
-
-const char* StatusName(hb_status s) {
-  switch (s) {
-    case HB_ERR_INVALID_ARGUMENT: return "invalid_argument";
-    case HB_ERR_UNSUPPORTED: return "unsupported";
-    case HB_ERR_RESOURCE: return "resource";
-    case HB_ERR_INTERNAL: return "internal";
-    case HB_ERR_UNAVAILABLE: return "unavailable";
-    case HB_ERR_CANCELLED: return "cancelled";
-    default: return "other";  // a plugin's own code: one label, not one each
-  }
-}
-
-}  // namespace
-
 void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
   // Drop texts whose caller has gone before spending compute on them.
   std::vector<Item> live, dropped;
@@ -260,7 +244,7 @@ void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
       if (code == HB_OK) {
         stats_.bytes_out += uint64_t{output_dim_} * sizeof(float);
       } else {
-        ++stats_.errors_by_reason[StatusName(code)];
+        ++stats_.errors_by_reason[PluginStatusName(code)];
       }
     }
     if (!live.empty()) {
@@ -297,7 +281,7 @@ void Batcher::RunTerm(InstanceHandle* instance, Item& item) {
     if (job.term_code == HB_OK) {
       stats_.bytes_out += job.result_etf.size();
     } else {
-      ++stats_.errors_by_reason[StatusName(job.term_code)];
+      ++stats_.errors_by_reason[PluginStatusName(job.term_code)];
     }
     ++stats_.batches;
     stats_.batch_size.Record(1);

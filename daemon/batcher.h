@@ -78,7 +78,7 @@ struct BatcherStats {
   uint64_t dropped_cancelled = 0;
   uint64_t rejected_overloaded = 0;
   uint64_t batch_errors = 0;
-  // Per text (or term call) that failed, by hb_status name: "invalid_argument",
+  // Per text (or term call) that failed, by PluginStatusName: "invalid_argument",
   // "internal" (a failed batch counts each of its texts), ...
   std::map<std::string, uint64_t> errors_by_reason;
   // What went through the plugin: text bytes and term arguments in;
@@ -86,7 +86,7 @@ struct BatcherStats {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   size_t queue_depth = 0;
-  LatencyHistogram batch_size;
+  LatencyHistogram batch_size{kBatchSizeBuckets};
   LatencyHistogram queue_us;
   LatencyHistogram execute_us;
   uint64_t busy_instances = 0;

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <thread>
 
+#include "daemon/model_terms.h"
+
 namespace hb {
 namespace {
 
@@ -12,11 +14,12 @@ Term HealthMap(const NodeStatus& s) {
   peer_terms.reserve(peers.size());
   for (const std::string& p : peers) peer_terms.push_back(Term::Atom(p));
   bool draining = s.draining && s.draining();
-  bool degraded = s.degraded && s.degraded();
+  RegistrySnapshot models = s.models ? s.models(SnapshotDetail::kLoad) : RegistrySnapshot();
+  bool degraded = AnyModelDegraded(models);
   return Term::Map({
       {Term::Atom("status"), Term::Atom(draining ? "draining" : degraded ? "degraded" : "ok")},
-      {Term::Atom("models"), s.models_health ? s.models_health() : Term::Nil()},
-      {Term::Atom("devices"), s.devices ? s.devices() : Term::Nil()},
+      {Term::Atom("models"), ModelsHealthTerm(models)},
+      {Term::Atom("devices"), DevicesTerm(models.devices, std::chrono::steady_clock::now())},
       {Term::Atom("node"), Term::Binary(s.node)},
       {Term::Atom("version"), Term::Binary(s.version)},
       {Term::Atom("uptime_s"), Term::Int(static_cast<int64_t>((s.now_ms() - s.started_ms) / 1000))},
@@ -62,10 +65,11 @@ void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* me
   get_all.execution = Route::Execution::kInline;
   get_all.run = [status, metrics](const CallRequest&) {
     Term t = metrics->ToTerm(status->inflight());
-    if (!status->models_metrics) return CallOutcome::Return(t);
+    if (!status->models) return CallOutcome::Return(t);
     std::vector<std::pair<Term, Term>> pairs;
     for (size_t i = 0; i + 1 < t.size(); i += 2) pairs.emplace_back(t[i], t[i + 1]);
-    pairs.emplace_back(Term::Atom("models"), status->models_metrics());
+    pairs.emplace_back(Term::Atom("models"),
+                       ModelsMetricsTerm(status->models(SnapshotDetail::kStats)));
     if (status->wire_metrics) pairs.emplace_back(Term::Atom("wire"), status->wire_metrics());
     return CallOutcome::Return(Term::Map(std::move(pairs)));
   };

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "daemon/metrics.h"
+#include "daemon/model_snapshot.h"
 #include "daemon/router.h"
 
 namespace hb {
@@ -27,10 +28,9 @@ struct NodeStatus {
   std::function<std::vector<std::string>()> peers;       // connected nodes
   std::function<uint64_t()> inflight;                    // calls in flight
   std::function<bool()> draining;
-  std::function<bool()> degraded;        // a model failed or hangs
-  std::function<Term()> models_health;   // list of per-model maps
-  std::function<Term()> models_metrics;  // map model -> stats
-  std::function<Term()> devices;         // accelerators plugins report
+  // The models and devices (ModelRegistry::Snapshot): health:check asks
+  // for kLoad, metrics:get_all for kStats. Unset: no models, no devices.
+  std::function<RegistrySnapshot(SnapshotDetail)> models;
   std::function<uint64_t()> reloads;     // completed model reloads
   std::function<uint64_t()> processes;   // live virtual processes
   std::function<Term()> wire_metrics;    // connection-level counters

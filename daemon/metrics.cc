@@ -1,9 +1,30 @@
 #include "daemon/metrics.h"
 
+#include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cmath>
 
 namespace hb {
+
+FixedBuckets::FixedBuckets(std::span<const uint64_t> bounds) : bounds_(bounds) {
+  assert(bounds.size() <= kMaxBounds);
+  assert(std::is_sorted(bounds.begin(), bounds.end()));
+  if (bounds_.size() > kMaxBounds) bounds_ = bounds_.first(kMaxBounds);
+}
+
+void FixedBuckets::Record(uint64_t v) {
+  // The first bound >= v; past the last, only count() (the +Inf bucket)
+  // sees it.
+  auto it = std::lower_bound(bounds_.begin(), bounds_.end(), v);
+  if (it != bounds_.end()) ++counts_[static_cast<size_t>(it - bounds_.begin())];
+}
+
+uint64_t FixedBuckets::CountAtMost(size_t i) const {
+  uint64_t n = 0;
+  for (size_t b = 0; b <= i && b < bounds_.size(); ++b) n += counts_[b];
+  return n;
+}
 
 int LatencyHistogram::BucketOf(uint64_t v) {
   constexpr uint64_t kSub = 1u << kSubBits;
@@ -25,6 +46,7 @@ void LatencyHistogram::Record(uint64_t us) {
   ++counts_[BucketOf(us)];
   ++count_;
   sum_ += us;
+  fixed_.Record(us);
 }
 
 uint64_t LatencyHistogram::Quantile(double q) const {

@@ -10,12 +10,8 @@ namespace hb {
 namespace {
 
 Term ModelError(hb_status code, const std::string& message) {
-  const char* name = code == HB_ERR_UNSUPPORTED   ? "unsupported"
-                     : code == HB_ERR_RESOURCE    ? "resource_exhausted"
-                     : code == HB_ERR_UNAVAILABLE ? "unavailable"
-                     : code == HB_ERR_CANCELLED   ? "cancelled"
-                                                  : "internal";
-  return Term::Tuple({Term::Atom("model_error"), Term::Atom(name), Term::Binary(message)});
+  return Term::Tuple(
+      {Term::Atom("model_error"), Term::Atom(PluginStatusName(code)), Term::Binary(message)});
 }
 
 Term Frame(const std::string& m, const std::string& f, const Term& args) {

@@ -12,17 +12,6 @@
 #include "daemon/ml_service.h"
 
 namespace hb {
-namespace {
-
-std::string Join(const std::vector<int>& v) {
-  std::string s;
-  for (int d : v) s += (s.empty() ? "" : ",") + (d < 0 ? std::string("cpu") : "gpu" + std::to_string(d));
-  return s;
-}
-
-Term Int(uint64_t v) { return Term::Int(static_cast<int64_t>(v)); }
-
-}  // namespace
 
 std::string DefaultPluginDir() {
   char exe[4096];
@@ -193,23 +182,24 @@ void ModelRegistry::Install(std::vector<Built> built,
     slot->file = b.file;
     if (b.status.ok()) {
       slot->batcher = b.batcher;
-      slot->status = "ok";
+      slot->status = ModelStatus::kOk;
       slot->error.clear();
       slot->caps = b.caps;
       slot->plugin_name = b.plugin_name;
       slot->plugin_version = b.plugin_version;
       slot->plugin = b.plugin;
       HB_LOG_INFO("model '" + b.config.name + "' ready: plugin " + b.plugin_name + " " +
-                  b.plugin_version + ", " + std::to_string(b.config.instances) + " instance(s) on " +
-                  Join(b.config.devices) + ", dim " + std::to_string(b.caps.output_dim) +
-                  ", max batch " + std::to_string(b.batcher->options().max_batch_size));
+                  b.plugin_version + ", " + std::to_string(b.config.instances) +
+                  " instance(s) on " + DevicesText(b.config.devices) + ", dim " +
+                  std::to_string(b.caps.output_dim) + ", max batch " +
+                  std::to_string(b.batcher->options().max_batch_size));
       if (old && old != b.batcher) Retire(old);
     } else {
       // A model that worked keeps serving its old version when the new one
       // fails to load.
       HB_LOG_ERROR(b.status.message() + (old ? " (keeping the running version)" : ""));
       if (!old) {
-        slot->status = "failed";
+        slot->status = ModelStatus::kFailed;
         slot->error = b.status.message();
       }
     }
@@ -228,7 +218,7 @@ void ModelRegistry::Install(std::vector<Built> built,
   InstallRoutes(routes);
   std::vector<std::weak_ptr<Plugin>> plugins;
   for (const auto& [name, slot] : slots_) {
-    if (slot->status == "ok") plugins.push_back(slot->plugin);
+    if (slot->status == ModelStatus::kOk) plugins.push_back(slot->plugin);
   }
   devices_.SetPlugins(std::move(plugins));
 }
@@ -238,7 +228,7 @@ void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& rout
   routed_modules_.clear();
   for (const auto& [module, model] : routes) {
     auto it = slots_.find(model);
-    if (it == slots_.end() || it->second->status != "ok") continue;
+    if (it == slots_.end() || it->second->status != ModelStatus::kOk) continue;
     std::weak_ptr<Slot> weak = it->second;
     // The route asks for the slot's batcher at call time, so a swap is seen
     // by the very next call.
@@ -295,7 +285,7 @@ void ModelRegistry::StartNextReload() {
   for (const ModelConfig& m : current_.models) {
     auto it = slots_.find(m.name);
     auto f = files.find(m.plugin);
-    bool changed = it == slots_.end() || it->second->status != "ok" ||
+    bool changed = it == slots_.end() || it->second->status != ModelStatus::kOk ||
                    !(it->second->config == m) || f == files.end() ||
                    !(f->second == it->second->file);
     if (changed) rebuild.push_back(m);
@@ -375,11 +365,12 @@ void ModelRegistry::Close(std::function<void()> closed) {
   if (open_handles_ == 3) uv_close(reinterpret_cast<uv_handle_t*>(&watcher_), on_close);
 }
 
-std::string ModelRegistry::StatusOf(const Slot& slot, const BatcherLoad& load) {
+ModelStatus ModelRegistry::StatusOf(const Slot& slot, const BatcherLoad& load) {
   // An execute running far longer than this model's batches usually take
   // means a hung plugin or device.
-  if (slot.status == "ok" && load.longest_running_execute_ms > slot.config.stuck_after_ms) {
-    return "degraded";
+  if (slot.status == ModelStatus::kOk &&
+      load.longest_running_execute_ms > slot.config.stuck_after_ms) {
+    return ModelStatus::kDegraded;
   }
   return slot.status;
 }
@@ -387,101 +378,36 @@ std::string ModelRegistry::StatusOf(const Slot& slot, const BatcherLoad& load) {
 bool ModelRegistry::degraded() const {
   for (const auto& [name, slot] : slots_) {
     BatcherLoad load = slot->batcher ? slot->batcher->Load() : BatcherLoad();
-    if (StatusOf(*slot, load) != "ok") return true;
+    if (StatusOf(*slot, load) != ModelStatus::kOk) return true;
   }
   return false;
 }
 
-void ModelRegistry::ForEachModel(
-    const std::function<void(const std::string&, const std::string&, const BatcherStats*)>& fn)
-    const {
+RegistrySnapshot ModelRegistry::Snapshot(SnapshotDetail detail) const {
+  RegistrySnapshot out;
+  out.models.reserve(slots_.size());
   for (const auto& [name, slot] : slots_) {
-    if (!slot->batcher) {
-      fn(name, slot->status, nullptr);
-      continue;
+    ModelSnapshot m;
+    m.name = name;
+    m.config = slot->config;
+    m.plugin_name = slot->plugin_name;
+    m.plugin_version = slot->plugin_version;
+    m.caps = slot->caps;
+    m.error = slot->error;
+    m.serving = slot->batcher != nullptr;
+    if (m.serving && detail == SnapshotDetail::kStats) {
+      // One lock of the batcher for both, so load and counters agree.
+      auto stats = std::make_shared<BatcherStats>(slot->batcher->Stats());
+      m.load = {stats->queue_depth, stats->busy_instances, stats->longest_running_execute_ms};
+      m.stats = std::move(stats);
+    } else if (m.serving) {
+      m.load = slot->batcher->Load();
     }
-    BatcherStats st = slot->batcher->Stats();
-    BatcherLoad load{st.queue_depth, st.busy_instances, st.longest_running_execute_ms};
-    fn(name, StatusOf(*slot, load), &st);
+    m.status = StatusOf(*slot, m.load);
+    out.models.push_back(std::move(m));
   }
-}
-
-Term ModelRegistry::HealthTerm() const {
-  std::vector<Term> out;
-  for (const auto& [name, slot] : slots_) {
-    BatcherLoad st = slot->batcher ? slot->batcher->Load() : BatcherLoad();
-    std::string status = StatusOf(*slot, st);
-    out.push_back(Term::Map({
-        {Term::Atom("name"), Term::Atom(name)},
-        {Term::Atom("status"), Term::Atom(status)},
-        {Term::Atom("plugin"), Term::Binary(slot->config.plugin)},
-        {Term::Atom("version"), Term::Binary(slot->plugin_version)},
-        {Term::Atom("device"), Term::Binary(slot->caps.description.empty()
-                                                ? Join(slot->config.devices)
-                                                : slot->caps.description)},
-        {Term::Atom("instances"), Int(slot->config.instances)},
-        {Term::Atom("output_dim"), Int(slot->caps.output_dim)},
-        {Term::Atom("queue_depth"), Int(st.queue_depth)},
-        {Term::Atom("busy_instances"), Int(st.busy_instances)},
-        {Term::Atom("error"), Term::Binary(slot->error)},
-    }));
-  }
-  return Term::List(std::move(out));
-}
-
-Term ModelRegistry::DevicesTerm() const {
-  DeviceMonitor::Snapshot snap = devices_.Latest();
-  uint64_t age_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::steady_clock::now() - snap.taken)
-                                              .count());
-  std::vector<Term> out;
-  for (const DeviceMonitor::Device& d : snap.devices) {
-    std::vector<Term> plugins;
-    for (const std::string& p : d.plugins) plugins.push_back(Term::Binary(p));
-    out.push_back(Term::Map({
-        {Term::Atom("id"), Term::Binary(d.info.kind + ":" + std::to_string(d.info.ordinal))},
-        {Term::Atom("kind"), Term::Binary(d.info.kind)},
-        {Term::Atom("ordinal"), Term::Int(d.info.ordinal)},
-        {Term::Atom("name"), Term::Binary(d.info.name)},
-        {Term::Atom("uuid"), Term::Binary(d.info.uuid)},
-        {Term::Atom("memory_total_bytes"), Int(d.info.memory_total_bytes)},
-        {Term::Atom("memory_used_bytes"), Int(d.info.memory_used_bytes)},
-        {Term::Atom("plugins"), Term::List(std::move(plugins))},
-        {Term::Atom("age_ms"), Int(age_ms)},
-    }));
-  }
-  return Term::List(std::move(out));
-}
-
-Term ModelRegistry::MetricsTerm() const {
-  std::vector<std::pair<Term, Term>> out;
-  for (const auto& [name, slot] : slots_) {
-    if (!slot->batcher) continue;
-    BatcherStats st = slot->batcher->Stats();
-    auto summary = [](const LatencyHistogram& h) {
-      return Term::Map({{Term::Atom("count"), Int(h.count())},
-                        {Term::Atom("p50"), Int(h.Quantile(0.5))},
-                        {Term::Atom("p99"), Int(h.Quantile(0.99))},
-                        {Term::Atom("mean"), Int(h.count() ? h.sum() / h.count() : 0)}});
-    };
-    std::vector<std::pair<Term, Term>> reasons;
-    for (const auto& [r, c] : st.errors_by_reason) reasons.emplace_back(Term::Atom(r), Int(c));
-    out.emplace_back(Term::Atom(name),
-                     Term::Map({{Term::Atom("requests"), Int(st.jobs)},
-                                {Term::Atom("errors_by_reason"), Term::Map(std::move(reasons))},
-                                {Term::Atom("bytes_in"), Int(st.bytes_in)},
-                                {Term::Atom("bytes_out"), Int(st.bytes_out)},
-                                {Term::Atom("texts"), Int(st.texts)},
-                                {Term::Atom("batches"), Int(st.batches)},
-                                {Term::Atom("queue_depth"), Int(st.queue_depth)},
-                                {Term::Atom("rejected_overloaded"), Int(st.rejected_overloaded)},
-                                {Term::Atom("dropped_cancelled"), Int(st.dropped_cancelled)},
-                                {Term::Atom("batch_errors"), Int(st.batch_errors)},
-                                {Term::Atom("batch_size"), summary(st.batch_size)},
-                                {Term::Atom("queue_us"), summary(st.queue_us)},
-                                {Term::Atom("execute_us"), summary(st.execute_us)}}));
-  }
-  return Term::Map(std::move(out));
+  out.devices = devices_.Latest();
+  return out;
 }
 
 }  // namespace hb

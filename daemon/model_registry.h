@@ -12,6 +12,9 @@
 // model unloads once its last call is answered: no call fails because of a
 // reload.
 //
+// What it serves is read as a RegistrySnapshot (model_snapshot.h); the
+// services render that, the registry renders nothing.
+//
 // Thread: every public method on the loop thread.
 #pragma once
 
@@ -24,11 +27,11 @@
 #include <thread>
 #include <vector>
 
+#include "config/options.h"
 #include "daemon/batcher.h"
 #include "daemon/device_monitor.h"
-#include "config/options.h"
+#include "daemon/model_snapshot.h"
 #include "daemon/router.h"
-#include "ei_bridge/term.h"
 
 namespace hb {
 
@@ -56,18 +59,13 @@ class ModelRegistry {
   // Stops watching, drains every batcher, joins helper threads.
   void Close(std::function<void()> closed);
 
-  Term HealthTerm() const;   // [#{name, status, plugin, device, queue_depth, ...}]
-  Term MetricsTerm() const;  // #{Model => #{batches, texts, queue_us, ...}}
-  // [#{id => <<"cuda:0">>, name, uuid, memory_used_bytes, ...}] as the
-  // plugins last reported them (see DeviceMonitor); [] without devices.
-  Term DevicesTerm() const;
-  DeviceMonitor::Snapshot devices() const { return devices_.Latest(); }
+  // Every configured model, by name, and the devices plugins last reported
+  // (see DeviceMonitor). kLoad copies no histogram: cheap enough for every
+  // health:check. Never waits on a plugin.
+  RegistrySnapshot Snapshot(SnapshotDetail detail) const;
+  // A model failed or hangs (status not ok): what Snapshot would say,
+  // without copying anything.
   bool degraded() const;
-  // Visits each configured model: name, status ("ok", "failed", "degraded"),
-  // and its batcher statistics (nullptr when it has no batcher).
-  void ForEachModel(
-      const std::function<void(const std::string&, const std::string&, const BatcherStats*)>& fn)
-      const;
   bool reloading() const { return reload_running_; }
   size_t retiring_threads() const { return retiring_.size(); }  // for tests
   uint64_t reloads_completed() const { return reloads_completed_; }
@@ -87,7 +85,7 @@ class ModelRegistry {
   struct Slot {
     ModelConfig config;
     std::shared_ptr<Batcher> batcher;  // null while failed
-    std::string status = "loading";    // ok | failed
+    ModelStatus status = ModelStatus::kLoading;  // kOk | kFailed once built
     std::string error;
     PluginFile file;
     ModelCaps caps;
@@ -110,8 +108,9 @@ class ModelRegistry {
                                   const std::map<std::string, PluginFile>& files);
   void Install(std::vector<Built> built, const std::map<std::string, std::string>& routes);
   void InstallRoutes(const std::map<std::string, std::string>& routes);
-  // "ok", "failed", or "degraded" while an execute has run past stuck_after_ms.
-  static std::string StatusOf(const Slot& slot, const BatcherLoad& load);
+  // The slot's status, or kDegraded while an execute has run past
+  // stuck_after_ms.
+  static ModelStatus StatusOf(const Slot& slot, const BatcherLoad& load);
   void Retire(std::shared_ptr<Batcher> b);
   std::map<std::string, PluginFile> ScanDirectory() const;
   void OnReloadBuilt();

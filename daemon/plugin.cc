@@ -285,4 +285,17 @@ Status InstanceHandle::ExecuteTerm(const hb_term_request& request, std::string* 
   return Status::Ok();
 }
 
+const char* PluginStatusName(hb_status s) {
+  switch (s) {
+    case HB_OK: return "ok";
+    case HB_ERR_INVALID_ARGUMENT: return "invalid_argument";
+    case HB_ERR_UNSUPPORTED: return "unsupported";
+    case HB_ERR_RESOURCE: return "resource_exhausted";
+    case HB_ERR_INTERNAL: return "internal";
+    case HB_ERR_UNAVAILABLE: return "unavailable";
+    case HB_ERR_CANCELLED: return "cancelled";
+    default: return "other";
+  }
+}
+
 }  // namespace hb

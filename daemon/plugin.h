@@ -116,6 +116,13 @@ class InstanceHandle {
   int device_ = -1;
 };
 
+// The one name of a plugin status, everywhere it shows: the reason in
+// metrics (errors_by_reason, hornbeam_model_errors_total) and the Kind of
+// {model_error, Kind, Message}. "ok", "invalid_argument", "unsupported",
+// "resource_exhausted", "internal", "unavailable", "cancelled"; a plugin's
+// own codes are all "other" (one label, not one per code).
+const char* PluginStatusName(hb_status s);
+
 // The host side of hb_host_api (process-wide). Request tokens are the
 // addresses of the requests' cancellation flags, valid for the duration of
 // the execute call that carries them.

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "daemon/model_terms.h"
+
 namespace hb {
 namespace {
 
@@ -73,8 +75,27 @@ TEST_CASE("registry loads models, routes modules, reports a failed one", "[regis
   CHECK(env.router.Find("ml", "batch_encode_f32", 1) != nullptr);
   CHECK(env.router.Find("broken", "encode", 1) == nullptr);
   CHECK(env.reg->degraded());
-  Term health = env.reg->HealthTerm();
-  REQUIRE(health.size() == 2);
+  RegistrySnapshot snap = env.reg->Snapshot(SnapshotDetail::kLoad);
+  REQUIRE(snap.models.size() == 2);
+  const ModelSnapshot& broken = snap.models[0];  // by name
+  CHECK(broken.name == "broken");
+  CHECK(broken.status == ModelStatus::kFailed);
+  CHECK(std::string(ModelStatusName(broken.status)) == "failed");
+  CHECK_FALSE(broken.serving);
+  CHECK(broken.error.find("bad.so") != std::string::npos);
+  CHECK(broken.stats == nullptr);
+  const ModelSnapshot& good = snap.models[1];
+  CHECK(good.name == "default");
+  CHECK(good.status == ModelStatus::kOk);
+  CHECK(good.serving);
+  CHECK(good.plugin_name == "hashembed");
+  CHECK(good.config.plugin == "hashembed");
+  CHECK(good.caps.output_dim == 256);
+  CHECK(good.stats == nullptr);  // kLoad copies no histogram
+  RegistrySnapshot full = env.reg->Snapshot(SnapshotDetail::kStats);
+  REQUIRE(full.models[1].stats != nullptr);
+  CHECK(full.models[1].stats->jobs == 0);
+  CHECK(full.models[0].stats == nullptr);  // failed: no batcher, no stats
 }
 
 TEST_CASE("reload swaps a model under load without failing a call", "[registry][reload]") {
@@ -119,12 +140,14 @@ TEST_CASE("health lists the devices plugins report and follows a reload", "[regi
   m.devices = {0, 1};
   REQUIRE(env.reg->Load({m}, {{"gpu", "gpu"}}) == 0);
   auto used0 = [&]() -> int64_t {
-    Term devices = env.reg->DevicesTerm();
+    Term devices = DevicesTerm(env.reg->Snapshot(SnapshotDetail::kLoad).devices,
+                               std::chrono::steady_clock::now());
     if (devices.size() != 2) return -1;
     return Get(devices[0], "memory_used_bytes")->int_value();
   };
   REQUIRE(env.RunUntil([&] { return used0() == (1ll << 30) + (512ll << 20); }));
-  Term d1 = env.reg->DevicesTerm()[1];
+  Term d1 = DevicesTerm(env.reg->Snapshot(SnapshotDetail::kLoad).devices,
+                        std::chrono::steady_clock::now())[1];
   CHECK(Get(d1, "id")->text() == "cuda:1");
   CHECK(Get(d1, "name")->text() == "Test GPU 1");
   CHECK(Get(d1, "memory_total_bytes")->int_value() == (16ll << 30));
@@ -142,8 +165,9 @@ TEST_CASE("models on plugins without devices report none", "[registry][devices]"
   REQUIRE(env.reg->Load({Model("default", "hashembed")}, {{"ml", "default"}}) == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   uv_run(&env.loop, UV_RUN_NOWAIT);
-  CHECK(env.reg->DevicesTerm().size() == 0);
-  CHECK(env.reg->devices().samples >= 1);
+  RegistrySnapshot snap = env.reg->Snapshot(SnapshotDetail::kLoad);
+  CHECK(snap.devices.devices.empty());
+  CHECK(snap.devices.samples >= 1);
 }
 
 TEST_CASE("retired batcher threads are reaped across reloads", "[registry][reload]") {

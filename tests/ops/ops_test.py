@@ -20,6 +20,14 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from hbtest import Daemon, epmd_names  # noqa: E402
 
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:
+    # Debian's python3-prometheus-client (scripts/install-deps), seen from a
+    # Python that is not Debian's own (pyenv, a venv): it is pure Python.
+    sys.path.append("/usr/lib/python3/dist-packages")
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
 DAEMON = None
 PLUGIN_DIR = None
 TEST_PLUGIN_DIR = None
@@ -162,7 +170,8 @@ class OpsTest(unittest.TestCase):
         d.wait_for("READY=1")
         log = d.log_text()
         port = int(log.split("http://127.0.0.1:")[1].split("/")[0])
-        d.call('rpc:call(NODE, ml, encode, [<<"hello">>]), rpc:call(NODE, nosuch, f, [])')
+        d.call('rpc:call(NODE, ml, encode, [<<"hello">>]), rpc:call(NODE, nosuch, f, []), '
+               'ok = rpc:call(NODE, health, sleep, [20])')
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
             self.assertEqual(r.status, 200)
             self.assertIn("text/plain", r.headers["Content-Type"])
@@ -171,15 +180,74 @@ class OpsTest(unittest.TestCase):
         self.assertIn('hornbeam_request_errors_total{module="$unrouted",function="$unrouted",'
                       'reason="undef"} 1', body)
         self.assertIn('hornbeam_model_up{model="default"} 1', body)
-        self.assertIn("hornbeam_request_duration_us_count", body)
-        self.assertIn('hornbeam_model_batch_size{model="default",quantile="0.5"}', body)
-        # Every sample line is NAME[{labels}] VALUE.
+        self.assertNotIn("_us", body)
+        # Every sample line is NAME[{labels}] VALUE, the value a float.
         for line in body.splitlines():
             if line and not line.startswith("#"):
-                self.assertRegex(line, r'^[a-z_]+(\{.*\})? [0-9]+$')
+                self.assertRegex(line, r'^[a-z_]+(\{.*\})? ([0-9.e+-]+|\+Inf|NaN)$')
+        self.check_exposition(body)
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen("http://127.0.0.1:%d/nope" % port, timeout=5)
         self.assertEqual(e.exception.code, 404)
+
+    def check_exposition(self, body):
+        """Reads the scrape with Prometheus's own Python parser: types, units,
+        histogram buckets, build info."""
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        self.assertFalse([n for n, f in families.items() if f.type == "untyped"], families.keys())
+        types = {n: f.type for n, f in families.items()}
+        # The parser names a counter family without its _total.
+        self.assertEqual(types["hornbeam_requests"], "counter")
+        self.assertEqual(types["hornbeam_received_bytes"], "counter")
+        self.assertEqual(types["hornbeam_inflight_requests"], "gauge")
+        for h in ("hornbeam_request_duration_seconds", "hornbeam_model_queue_duration_seconds",
+                  "hornbeam_model_execute_duration_seconds", "hornbeam_model_batch_size"):
+            self.assertEqual(types[h], "histogram", h)
+        for name, f in families.items():
+            for s in f.samples:
+                if f.type == "counter":
+                    self.assertTrue(s.name.endswith("_total"), s.name)
+                self.assertGreaterEqual(s.value, 0, s)
+            if f.type == "histogram":
+                self.check_histogram(f)
+        info = families["hornbeam_build_info"]
+        self.assertEqual(info.type, "gauge")
+        self.assertEqual([(s.labels, s.value) for s in info.samples],
+                         [({"version": "0.1.0"}, 1.0)])
+        # Seconds, not microseconds: health:sleep(20) took at least 0.02 s.
+        sleep = {"module": "health", "function": "sleep"}
+        dur = families["hornbeam_request_duration_seconds"].samples
+        total = [s.value for s in dur if s.name.endswith("_sum") and s.labels == sleep]
+        self.assertEqual(len(total), 1)
+        self.assertGreaterEqual(total[0], 0.02)
+        self.assertLess(total[0], 5)
+        buckets = {float(s.labels["le"]): s.value for s in dur
+                   if s.name.endswith("_bucket") and
+                   {k: v for k, v in s.labels.items() if k != "le"} == sleep}
+        self.assertEqual(buckets[0.01], 0)   # not under 10 ms
+        self.assertEqual(buckets[5.0], 1)    # but under 5 s
+        batch = [s for s in families["hornbeam_model_batch_size"].samples
+                 if s.name.endswith("_bucket") and s.labels["le"] == "1"]
+        self.assertEqual([s.value for s in batch], [1.0])  # one encode, one text
+
+    def check_histogram(self, family):
+        series = {}
+        for s in family.samples:
+            key = tuple(sorted((k, v) for k, v in s.labels.items() if k != "le"))
+            series.setdefault(key, {"buckets": []})
+            if s.name == family.name + "_bucket":
+                series[key]["buckets"].append((float(s.labels["le"]), s.value))
+            else:
+                series[key][s.name[len(family.name) + 1:]] = s.value
+        self.assertTrue(series, family.name)
+        for key, s in series.items():
+            les = [le for le, _ in s["buckets"]]
+            counts = [n for _, n in s["buckets"]]
+            self.assertEqual(les, sorted(les), (family.name, key))
+            self.assertEqual(les[-1], float("inf"), (family.name, key))
+            self.assertEqual(counts, sorted(counts), (family.name, key))  # cumulative
+            self.assertEqual(counts[-1], s["count"], (family.name, key))
+            self.assertGreaterEqual(s["sum"], 0)
 
     def test_devices_and_bytes_in_health_metrics_and_scrape(self):
         # The test plugin reports two fake GPUs (ABI 1.1 device_info); each

@@ -65,6 +65,10 @@ class Walker {
   }
   Status Atom();
   Status AtomBody(uint32_t tag);
+  Status Scalar(uint32_t tag);
+  Status Identifier(uint32_t tag);
+  Status Compound(uint32_t tag, size_t depth);
+  Status Fun(size_t depth);
   Status Children(size_t n, size_t depth) {
     for (size_t i = 0; i < n; ++i) HB_RETURN_IF_ERROR(Term(depth + 1));
     return Status::Ok();
@@ -123,10 +127,47 @@ Status Walker::Atom() {
 Status Walker::Term(size_t depth) {
   if (depth > limits_.max_depth) return OutOfRange("term nested too deeply");
   uint32_t tag = 0;
-  uint32_t n = 0;
-  uint32_t skip = 0;
   HB_RETURN_IF_ERROR(U8(&tag, "tag"));
   HB_RETURN_IF_ERROR(Count(1));
+  switch (tag) {
+    case kAtomExt:
+    case kSmallAtomExt:
+    case kAtomUtf8Ext:
+    case kSmallAtomUtf8Ext:
+      return AtomBody(tag);
+    case kReferenceExt:
+    case kNewReferenceExt:
+    case kNewerReferenceExt:
+    case kPortExt:
+    case kNewPortExt:
+    case kV4PortExt:
+    case kPidExt:
+    case kNewPidExt:
+      return Identifier(tag);
+    case kSmallTupleExt:
+    case kLargeTupleExt:
+    case kMapExt:
+    case kNilExt:
+    case kListExt:
+      return Compound(tag, depth);
+    case kExportExt:
+      HB_RETURN_IF_ERROR(Atom());
+      HB_RETURN_IF_ERROR(Atom());
+      HB_RETURN_IF_ERROR(U8(&tag, "export arity tag"));
+      if (tag != kSmallIntegerExt) return InvalidArgument("export arity is not a small integer");
+      return Skip(1, "export arity");
+    case kNewFunExt:
+      return Fun(depth);
+    case kAtomCacheRef:
+      return InvalidArgument("atom cache reference without atom cache");
+    default:
+      return Scalar(tag);
+  }
+}
+
+Status Walker::Scalar(uint32_t tag) {
+  uint32_t n = 0;
+  uint32_t bits = 0;
   switch (tag) {
     case kSmallIntegerExt:
       return Skip(1, "small integer");
@@ -145,14 +186,34 @@ Status Walker::Term(size_t depth) {
       if ((hi & 0x7FF0) == 0x7FF0) return InvalidArgument("float is not finite");
       return Skip(8, "float");
     }
-    case kAtomExt:
-    case kSmallAtomExt:
-    case kAtomUtf8Ext:
-    case kSmallAtomUtf8Ext:
-      return AtomBody(tag);
-    case kReferenceExt:
-      HB_RETURN_IF_ERROR(Atom());
-      return Skip(5, "reference");
+    case kStringExt:
+      // Decoded as a list of one integer per byte: count them all.
+      HB_RETURN_IF_ERROR(U16(&n, "string length"));
+      HB_RETURN_IF_ERROR(Need(n, "string"));
+      HB_RETURN_IF_ERROR(Count(n));
+      return Skip(n, "string");
+    case kBinaryExt:
+      HB_RETURN_IF_ERROR(U32(&n, "binary length"));
+      return Skip(n, "binary");
+    case kBitBinaryExt:
+      HB_RETURN_IF_ERROR(U32(&n, "bitstring length"));
+      HB_RETURN_IF_ERROR(U8(&bits, "bitstring bits"));
+      if (bits < 1 || bits > 8 || n == 0) return InvalidArgument("bitstring with bad tail bits");
+      return Skip(n, "bitstring");
+    case kSmallBigExt:
+    case kLargeBigExt:
+      HB_RETURN_IF_ERROR(tag == kSmallBigExt ? U8(&n, "bignum length") : U32(&n, "bignum length"));
+      if (n > limits_.max_bignum_bytes) return OutOfRange("integer too large");
+      return Skip(1 + static_cast<size_t>(n), "bignum");
+    default:
+      return InvalidArgument("unknown or unsupported term tag " + std::to_string(tag));
+  }
+}
+
+// References, ports and pids: a node name atom, then fixed-size fields.
+Status Walker::Identifier(uint32_t tag) {
+  uint32_t n = 0;
+  switch (tag) {
     case kNewReferenceExt:
     case kNewerReferenceExt:
       HB_RETURN_IF_ERROR(U16(&n, "reference length"));
@@ -160,6 +221,9 @@ Status Walker::Term(size_t depth) {
       if (n == 0 || n > 5) return InvalidArgument("reference with bad id count");
       HB_RETURN_IF_ERROR(Atom());
       return Skip((tag == kNewReferenceExt ? 1 : 4) + 4 * n, "reference");
+    case kReferenceExt:
+      HB_RETURN_IF_ERROR(Atom());
+      return Skip(5, "reference");
     case kPortExt:
       HB_RETURN_IF_ERROR(Atom());
       return Skip(5, "port");
@@ -172,80 +236,52 @@ Status Walker::Term(size_t depth) {
     case kPidExt:
       HB_RETURN_IF_ERROR(Atom());
       return Skip(9, "pid");
-    case kNewPidExt:
+    default:  // kNewPidExt
       HB_RETURN_IF_ERROR(Atom());
       return Skip(12, "pid");
+  }
+}
+
+Status Walker::Compound(uint32_t tag, size_t depth) {
+  uint32_t n = 0;
+  switch (tag) {
     case kSmallTupleExt:
-      HB_RETURN_IF_ERROR(U8(&n, "tuple arity"));
-      HB_RETURN_IF_ERROR(Arity(n, 1, "tuple"));
-      return Children(n, depth);
     case kLargeTupleExt:
-      HB_RETURN_IF_ERROR(U32(&n, "tuple arity"));
+      HB_RETURN_IF_ERROR(tag == kSmallTupleExt ? U8(&n, "tuple arity") : U32(&n, "tuple arity"));
       HB_RETURN_IF_ERROR(Arity(n, 1, "tuple"));
       return Children(n, depth);
     case kMapExt:
       HB_RETURN_IF_ERROR(U32(&n, "map arity"));
       HB_RETURN_IF_ERROR(Arity(n, 2, "map"));
       return Children(2 * static_cast<size_t>(n), depth);
-    case kNilExt:
-      return Status::Ok();
-    case kStringExt:
-      // Decoded as a list of one integer per byte: count them all.
-      HB_RETURN_IF_ERROR(U16(&n, "string length"));
-      HB_RETURN_IF_ERROR(Need(n, "string"));
-      HB_RETURN_IF_ERROR(Count(n));
-      return Skip(n, "string");
     case kListExt:
       HB_RETURN_IF_ERROR(U32(&n, "list length"));
       HB_RETURN_IF_ERROR(Arity(n, 1, "list"));
       HB_RETURN_IF_ERROR(Children(n, depth));
       return Term(depth + 1);  // tail
-    case kBinaryExt:
-      HB_RETURN_IF_ERROR(U32(&n, "binary length"));
-      return Skip(n, "binary");
-    case kBitBinaryExt:
-      HB_RETURN_IF_ERROR(U32(&n, "bitstring length"));
-      HB_RETURN_IF_ERROR(U8(&skip, "bitstring bits"));
-      if (skip < 1 || skip > 8 || n == 0) return InvalidArgument("bitstring with bad tail bits");
-      return Skip(n, "bitstring");
-    case kSmallBigExt:
-      HB_RETURN_IF_ERROR(U8(&n, "bignum length"));
-      if (n > limits_.max_bignum_bytes) return OutOfRange("integer too large");
-      return Skip(1 + static_cast<size_t>(n), "bignum");
-    case kLargeBigExt:
-      HB_RETURN_IF_ERROR(U32(&n, "bignum length"));
-      if (n > limits_.max_bignum_bytes) return OutOfRange("integer too large");
-      return Skip(1 + static_cast<size_t>(n), "bignum");
-    case kExportExt:
-      HB_RETURN_IF_ERROR(Atom());
-      HB_RETURN_IF_ERROR(Atom());
-      HB_RETURN_IF_ERROR(U8(&n, "export arity tag"));
-      if (n != kSmallIntegerExt) return InvalidArgument("export arity is not a small integer");
-      return Skip(1, "export arity");
-    case kNewFunExt: {
-      size_t start = pos_;  // Size counts from its own first byte to the fun's end.
-      uint32_t size = 0;
-      uint32_t num_free = 0;
-      HB_RETURN_IF_ERROR(U32(&size, "fun size"));
-      if (size < 4 + 1 + 16 + 4 + 4 || size - 4 > Remaining()) {
-        return InvalidArgument("fun with bad size");
-      }
-      HB_RETURN_IF_ERROR(Skip(1 + 16 + 4, "fun header"));
-      HB_RETURN_IF_ERROR(U32(&num_free, "fun free count"));
-      HB_RETURN_IF_ERROR(Arity(num_free, 1, "fun free variables"));
-      HB_RETURN_IF_ERROR(Atom());               // module
-      HB_RETURN_IF_ERROR(Term(depth + 1));      // old index
-      HB_RETURN_IF_ERROR(Term(depth + 1));      // old uniq
-      HB_RETURN_IF_ERROR(Term(depth + 1));      // pid
-      HB_RETURN_IF_ERROR(Children(num_free, depth));
-      if (pos_ - start != size) return InvalidArgument("fun size does not match its contents");
+    default:  // kNilExt
       return Status::Ok();
-    }
-    case kAtomCacheRef:
-      return InvalidArgument("atom cache reference without atom cache");
-    default:
-      return InvalidArgument("unknown or unsupported term tag " + std::to_string(tag));
   }
+}
+
+Status Walker::Fun(size_t depth) {
+  size_t start = pos_;  // Size counts from its own first byte to the fun's end.
+  uint32_t size = 0;
+  uint32_t num_free = 0;
+  HB_RETURN_IF_ERROR(U32(&size, "fun size"));
+  if (size < 4 + 1 + 16 + 4 + 4 || size - 4 > Remaining()) {
+    return InvalidArgument("fun with bad size");
+  }
+  HB_RETURN_IF_ERROR(Skip(1 + 16 + 4, "fun header"));
+  HB_RETURN_IF_ERROR(U32(&num_free, "fun free count"));
+  HB_RETURN_IF_ERROR(Arity(num_free, 1, "fun free variables"));
+  HB_RETURN_IF_ERROR(Atom());           // module
+  HB_RETURN_IF_ERROR(Term(depth + 1));  // old index
+  HB_RETURN_IF_ERROR(Term(depth + 1));  // old uniq
+  HB_RETURN_IF_ERROR(Term(depth + 1));  // pid
+  HB_RETURN_IF_ERROR(Children(num_free, depth));
+  if (pos_ - start != size) return InvalidArgument("fun size does not match its contents");
+  return Status::Ok();
 }
 
 }  // namespace

@@ -129,12 +129,22 @@ hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err
 
 void InstanceDestroy(void*) {}
 
+// Embed allocates (feature strings, the accumulator): no exception may
+// cross the C ABI, so running out of memory fails that text alone.
 hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_result* results,
                       uint32_t count, char*, size_t) {
   const Model* m = static_cast<const Model*>(instance);
   for (uint32_t i = 0; i < count; ++i) {
-    Embed(reqs[i].text, reqs[i].length, results[i].embedding, m->dim);
-    results[i].status = HB_OK;
+    try {
+      Embed(reqs[i].text, reqs[i].length, results[i].embedding, m->dim);
+      results[i].status = HB_OK;
+    } catch (const std::bad_alloc&) {
+      results[i].status = HB_ERR_RESOURCE;
+      SetErr(results[i].message, sizeof(results[i].message), "out of memory");
+    } catch (...) {
+      results[i].status = HB_ERR_INTERNAL;
+      SetErr(results[i].message, sizeof(results[i].message), "unexpected exception");
+    }
   }
   return HB_OK;
 }

@@ -13,6 +13,7 @@
 namespace hornbeam::gpu_check {
 namespace {
 
+using tools::Cosine;
 using tools::TextStatus;
 
 // Both sides' answers to one list of texts.
@@ -80,16 +81,6 @@ std::string StatusText(const TextStatus& s) {
 }
 
 }  // namespace
-
-double Cosine(const float* a, const float* b, size_t n) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    dot += static_cast<double>(a[i]) * b[i];
-    na += static_cast<double>(a[i]) * a[i];
-    nb += static_cast<double>(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb);
-}
 
 bool Context::OutOfTime(const std::string& section) {
   if (std::chrono::steady_clock::now() < deadline) return false;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cosine.h"
 #include "bench/gpu_check/nvml.h"
 #include "bench/gpu_check/report.h"
 #include "bench/gpu_check/texts.h"
@@ -64,10 +65,6 @@ struct Context {
   // True (with a FAIL row for `section`) once the deadline has passed.
   bool OutOfTime(const std::string& section);
 };
-
-// Cosine similarity of two n-float rows, in double; NaN when a row is zero
-// or holds NaN.
-double Cosine(const float* a, const float* b, size_t n);
 
 // Fixture sentences: candidate rows against reference rows (and, for
 // information, against the TF.js vectors of the fixture).

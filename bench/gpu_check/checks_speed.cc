@@ -19,6 +19,7 @@ namespace hornbeam::gpu_check {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using tools::Cosine;
 using tools::PluginInstance;
 
 double Seconds(Clock::time_point since) {

@@ -112,7 +112,8 @@ kit_glibc_needed() {
 # it, libcuda.so.1; KIT_CUDA_NOTE says which were used. Looks in the loader
 # cache, $CUDA_HOME, /usr/local/cuda*, the driver's /usr/local/nvidia and
 # Python's nvidia-* wheels (nvidia/cu13/lib, nvidia/cublas/lib). Returns 1
-# when no cuBLAS 13 is found.
+# when no cuBLAS 13 is found; a missing driver is left to instance_create,
+# which names it.
 kit_find_cuda_libs() {
   local dir candidates=() site
   KIT_CUDA_PATH="" KIT_CUDA_NOTE=""
@@ -129,13 +130,13 @@ kit_find_cuda_libs() {
   local cublas=""
   if ldconfig -p 2>/dev/null | grep -q 'libcublasLt\.so\.13 '; then
     cublas="$(ldconfig -p | awk '/libcublas\.so\.13 / {print $NF; exit}')"
-    [[ -n "$cublas" ]] && KIT_CUDA_NOTE="cuBLAS: $cublas (loader cache)"
+    [[ -n "$cublas" ]] && KIT_CUDA_NOTE="cuBLAS from the loader cache"
   fi
   if [[ -z "$KIT_CUDA_NOTE" ]]; then
     for dir in "${candidates[@]}"; do
       if [[ -e "$dir/libcublas.so.13" && -e "$dir/libcublasLt.so.13" ]]; then
         KIT_CUDA_PATH="$dir"
-        KIT_CUDA_NOTE="cuBLAS: $(readlink -f "$dir/libcublas.so.13")"
+        KIT_CUDA_NOTE="cuBLAS from $dir"
         break
       fi
     done
@@ -145,11 +146,11 @@ kit_find_cuda_libs() {
     for dir in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64; do
       if [[ -e "$dir/libcuda.so.1" ]]; then
         KIT_CUDA_PATH="${KIT_CUDA_PATH:+$KIT_CUDA_PATH:}$dir"
-        KIT_CUDA_NOTE+="; driver: $(readlink -f "$dir/libcuda.so.1")"
+        KIT_CUDA_NOTE+="; driver from $dir"
         break
       fi
     done
   else
-    KIT_CUDA_NOTE+="; driver: $(ldconfig -p | awk '/libcuda\.so\.1 / {print $NF; exit}') (loader cache)"
+    KIT_CUDA_NOTE+="; driver from the loader cache"
   fi
 }

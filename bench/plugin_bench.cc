@@ -14,7 +14,6 @@
 // exactly per text (GEMMs + attention, from the model's dimensions and each
 // text's token count) with the use_lite tokenizer; --gflops overrides.
 #include <cblas.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,74 +26,19 @@
 #include <string>
 #include <vector>
 
+#include "bench/corpus.h"
+#include "bench/plugin_client.h"
 #include "hornbeam/plugin.h"
 #include "plugins/use_lite/model.h"
 #include "plugins/use_lite/tokenizer.h"
 
 namespace {
 
+using hornbeam::tools::BenchCorpus;
+using hornbeam::tools::PluginInstance;
+using hornbeam::tools::PluginLibrary;
+using hornbeam::tools::PluginModel;
 using Clock = std::chrono::steady_clock;
-
-// Varied on purpose: short and long, questions, lists, numbers, code,
-// non-English, emoji. Average ~17 USE Lite tokens per text.
-const std::vector<std::string>& Corpus() {
-  static const std::vector<std::string> corpus = {
-      "A man is playing a guitar.",
-      "Someone plays the guitar.",
-      "The stock market fell sharply today after the central bank raised rates.",
-      "How old are you?",
-      "What is the best way to learn a new programming language quickly?",
-      "The weather is lovely this afternoon, so we are walking to the park.",
-      "I like to eat pizza with my friends on Friday nights.",
-      "Quantum chromodynamics describes the strong interaction between quarks and gluons.",
-      "Please reset my password; I can no longer log in to my account.",
-      "The new phone has a faster processor, a brighter screen and a longer battery life.",
-      "Erlang processes are cheap, isolated and communicate only by message passing.",
-      "Where is the nearest train station?",
-      "She sells sea shells by the sea shore.",
-      "Our quarterly revenue grew 12% year over year, driven by strong demand in Europe.",
-      "The patient reported mild headaches and occasional dizziness over the past two weeks.",
-      "Café au lait and a croissant, s'il vous plaît.",
-      "Der schnelle braune Fuchs springt über den faulen Hund.",
-      "El niño comió pan y jamón en la cocina.",
-      "我爱自然语言处理。",
-      "Great product, would buy again! 👍",
-      "Terrible customer service, waited 45 minutes on hold.",
-      "int main() { return 0; }",
-      "Call me at 555-0199 before 10:00 tomorrow.",
-      "The committee will meet on Tuesday to review the proposal and vote on the budget.",
-      "Photosynthesis converts light energy into chemical energy stored in glucose.",
-      "Can you recommend a good book about the history of the Roman Empire?",
-      "The train was delayed because of a signal failure near the central station.",
-      "Machine learning models need large amounts of clean, well labelled data.",
-      "He forgot his umbrella and got soaked on the way home.",
-      "The museum is closed on Mondays and public holidays.",
-      "In 1969, Apollo 11 landed on the Moon and Neil Armstrong took the first steps.",
-      "Add two cups of flour, one egg and a pinch of salt, then stir until smooth.",
-      "The server returned a 503 error during the deployment of version 2.4.1.",
-      "Thanks for your help yesterday, it really made a difference.",
-      "Is it possible to change my flight to an earlier departure?",
-      "The quick brown fox jumps over the lazy dog.",
-      "Climate change is causing more frequent and intense heat waves across the globe, "
-      "putting pressure on water supplies, agriculture and public health systems, and "
-      "forcing cities to rethink how they design streets, buildings and green spaces.",
-      "When the distributed system partitions, each side must decide whether to keep "
-      "accepting writes and risk divergence, or to refuse them and lose availability; "
-      "the right answer depends on what the application can tolerate and how conflicts "
-      "can be reconciled after the network heals.",
-      "The orchestra played Beethoven's ninth symphony to a full house.",
-      "Do not forget to water the plants while I am away.",
-      "Mars has two small moons, Phobos and Deimos.",
-      "The invoice total is $1,249.99 including tax and shipping.",
-      "Our cat likes to sleep in the sunniest spot of the living room.",
-      "Please summarise the attached report in three bullet points.",
-      "Traffic on the highway is heavy due to an accident near exit 12.",
-      "The recipe calls for fresh basil, but dried oregano works too.",
-      "Why is the sky blue?",
-      "hello",
-  };
-  return corpus;
-}
 
 struct Options {
   std::string plugin, config;
@@ -126,13 +70,7 @@ Options Parse(int argc, char** argv) {
     if (a == "--seconds") {
       o.seconds = std::atof(value().c_str());
     } else if (a == "--batches") {
-      o.batches.clear();
-      std::string list = value();
-      for (size_t pos = 0; pos < list.size();) {
-        size_t comma = list.find(',', pos);
-        o.batches.push_back(static_cast<uint32_t>(std::atoi(list.substr(pos, comma - pos).c_str())));
-        pos = comma == std::string::npos ? list.size() : comma + 1;
-      }
+      if (!hornbeam::tools::ParseUintList(value(), &o.batches)) Usage("bad --batches list");
     } else if (a == "--gflops") {
       o.flops_per_text = std::atof(value().c_str());
     } else if (a == "--sgemm-peak") {
@@ -175,12 +113,6 @@ double SgemmGflops(int n, double seconds) {
   return 2.0 * n * n * static_cast<double>(n) * reps / elapsed / 1e9;
 }
 
-void Log(void*, hb_log_level level, const char* msg) {
-  if (level >= HB_LOG_WARNING) std::fprintf(stderr, "plugin: %s\n", msg);
-}
-int NotCancelled(void*, uint64_t) { return 0; }
-void* Alloc(void*, size_t n) { return std::malloc(n); }
-
 // Exact FLOPs of each corpus text for use_lite* plugins; empty otherwise.
 std::vector<double> UseLiteFlops(const std::string& config) {
   nlohmann::json j = nlohmann::json::parse(config, nullptr, false);
@@ -192,119 +124,49 @@ std::vector<double> UseLiteFlops(const std::string& config) {
   if (!tokenizer.LoadFile(dir + "/vocab.json", &error) || !model.Load(dir, &error)) return {};
   std::vector<double> flops;
   std::vector<int32_t> ids;
-  for (const std::string& text : Corpus()) {
+  for (const std::string& text : BenchCorpus()) {
     tokenizer.Encode(text, &ids, &error);
     flops.push_back(model.FlopsPerText(static_cast<int>(ids.size())));
   }
   return flops;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Options opt = Parse(argc, argv);
-  if (opt.print_corpus) {
-    for (const std::string& text : Corpus()) std::printf("%s\n", nlohmann::json(text).dump().c_str());
-    return 0;
-  }
-  double peak = 0;
-  if (opt.sgemm_peak) {
-    for (int n : {2048, 4096}) {
-      double g = SgemmGflops(n, 3.0);
-      peak = std::max(peak, g);
-      std::printf("sgemm %dx%d: %.1f GFLOP/s (OpenBLAS, %d threads)\n", n, n, g,
-                  openblas_get_num_threads());
-    }
-    if (opt.plugin.empty()) return 0;
-  }
-
-  void* lib = dlopen(opt.plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    std::fprintf(stderr, "plugin_bench: %s\n", dlerror());
-    return 1;
-  }
-  auto get_api = reinterpret_cast<hb_plugin_get_api_fn>(dlsym(lib, "hb_plugin_get_api"));
-  const hb_plugin_api* api =
-      get_api ? get_api(HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR) : nullptr;
-  if (api == nullptr || api->abi_major != HB_PLUGIN_ABI_MAJOR ||
-      api->abi_minor > HB_PLUGIN_ABI_MINOR || api->execute_text == nullptr) {
-    std::fprintf(stderr, "plugin_bench: %s is not a usable ABI %d.%d text plugin\n",
-                 opt.plugin.c_str(), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR);
-    return 1;
-  }
-  hb_host_api host{sizeof(hb_host_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, nullptr, &Log,
-                   &NotCancelled, &Alloc};
-  char err[512] = "";
-  void *plugin = nullptr, *model = nullptr, *instance = nullptr;
-  hb_model_caps caps{};
-  caps.struct_size = sizeof(caps);
-  if (api->init(&host, &plugin, err, sizeof(err)) != HB_OK ||
-      api->model_load(plugin, "bench", opt.config.c_str(), &model, &caps, err, sizeof(err)) !=
-          HB_OK) {
-    std::fprintf(stderr, "plugin_bench: %s\n", err);
-    return 1;
-  }
-  const int device = opt.device != -2 ? opt.device : (caps.needs_gpu ? 0 : -1);
-  if (api->instance_create(model, device, &instance, err, sizeof(err)) != HB_OK) {
-    std::fprintf(stderr, "plugin_bench: instance_create(%d): %s\n", device, err);
-    return 1;
-  }
-
-  std::vector<double> flops;
-  if (opt.flops_per_text) {
-    flops.assign(Corpus().size(), *opt.flops_per_text);
-  } else if (std::string(api->name).rfind("use_lite", 0) == 0) {
-    flops = UseLiteFlops(opt.config);
-  }
-  const std::vector<std::string>& corpus = Corpus();
-  if (!opt.json) {
-    std::printf("\n%s %s on %s; %zu corpus texts; %.0f s per batch size\n\n", api->name,
-                api->version, caps.description ? caps.description : "?", corpus.size(),
-                opt.seconds);
-    std::printf("| batch | texts/s | ms/batch |%s%s\n|------:|--------:|---------:|%s%s\n",
-                flops.empty() ? "" : " GFLOP/s |", peak > 0 && !flops.empty() ? " % sgemm peak |" : "",
-                flops.empty() ? "" : "--------:|", peak > 0 && !flops.empty() ? "-------------:|" : "");
-  }
-  const uint32_t dim = std::max<uint32_t>(caps.output_dim, 1);
+// One table row (or JSON line) per batch size: texts/s of `instance` over
+// the corpus, cycled, for opt.seconds each.
+bool RunBatches(const Options& opt, PluginInstance& instance, const std::vector<double>& flops,
+                double peak, std::string* error) {
+  const std::vector<std::string>& corpus = BenchCorpus();
+  const uint32_t max_batch = instance.model().caps().max_batch_size;
+  std::vector<std::string_view> batch_texts;
+  std::vector<float> out;
   for (uint32_t batch : opt.batches) {
-    batch = std::clamp<uint32_t>(batch, 1, caps.max_batch_size);
-    std::vector<hb_text_request> requests(batch);
-    std::vector<hb_text_result> results(batch);
-    std::vector<float> out(static_cast<size_t>(batch) * dim);
-    for (uint32_t i = 0; i < batch; ++i) results[i].embedding = out.data() + i * dim;
+    batch = std::clamp<uint32_t>(batch, 1, max_batch);
     size_t next = 0, texts = 0, calls = 0;
     double total_flops = 0;
     auto run = [&](bool count) {
+      batch_texts.clear();
       for (uint32_t i = 0; i < batch; ++i) {
         const size_t k = (next + i) % corpus.size();
-        requests[i] = {corpus[k].data(), corpus[k].size(), k};
+        batch_texts.push_back(corpus[k]);
         if (count && !flops.empty()) total_flops += flops[k];
       }
       next = (next + batch) % corpus.size();
-      if (api->execute_text(instance, requests.data(), results.data(), batch, err, sizeof(err)) !=
-          HB_OK) {
-        std::fprintf(stderr, "plugin_bench: execute_text: %s\n", err);
-        std::exit(1);
-      }
-      for (uint32_t i = 0; i < batch; ++i) {
-        if (results[i].status != HB_OK) {
-          std::fprintf(stderr, "plugin_bench: request failed: %s\n", results[i].message);
-          std::exit(1);
-        }
-      }
+      return instance.Embed(batch_texts, &out, nullptr, error);
     };
-    run(false);  // warm-up: workspace growth, thread pools
+    if (!run(false)) return false;  // warm-up: workspace growth, thread pools
     const auto start = Clock::now();
     double elapsed = 0;
     do {
-      run(true);
+      if (!run(true)) return false;
       texts += batch;
       ++calls;
       elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     } while (elapsed < opt.seconds);
     const double rate = texts / elapsed, gflops = total_flops / elapsed / 1e9;
     if (opt.json) {
-      nlohmann::json row = {{"plugin", api->name}, {"batch", batch}, {"texts_per_s", rate},
+      nlohmann::json row = {{"plugin", instance.model().library().name()},
+                            {"batch", batch},
+                            {"texts_per_s", rate},
                             {"ms_per_batch", 1e3 * elapsed / calls}};
       if (!flops.empty()) row["gflops"] = gflops;
       if (peak > 0) row["sgemm_peak_gflops"] = peak;
@@ -317,9 +179,60 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
-  api->instance_destroy(instance);
-  api->model_unload(model);
-  api->fini(plugin);
-  dlclose(lib);
+  return true;
+}
+
+void PrintHeader(const Options& opt, const PluginModel& model, bool has_flops, double peak) {
+  std::printf("\n%s %s on %s; %zu corpus texts; %.0f s per batch size\n\n",
+              model.library().name().c_str(), model.library().api().version,
+              model.description().c_str(), BenchCorpus().size(), opt.seconds);
+  const bool with_peak = peak > 0 && has_flops;
+  std::printf("| batch | texts/s | ms/batch |%s%s\n|------:|--------:|---------:|%s%s\n",
+              has_flops ? " GFLOP/s |" : "", with_peak ? " % sgemm peak |" : "",
+              has_flops ? "--------:|" : "", with_peak ? "-------------:|" : "");
+}
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "plugin_bench: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt = Parse(argc, argv);
+  if (opt.print_corpus) {
+    for (const std::string& text : BenchCorpus()) {
+      std::printf("%s\n", nlohmann::json(text).dump().c_str());
+    }
+    return 0;
+  }
+  double peak = 0;
+  if (opt.sgemm_peak) {
+    for (int n : {2048, 4096}) {
+      double g = SgemmGflops(n, 3.0);
+      peak = std::max(peak, g);
+      std::printf("sgemm %dx%d: %.1f GFLOP/s (OpenBLAS, %d threads)\n", n, n, g,
+                  openblas_get_num_threads());
+    }
+    if (opt.plugin.empty()) return 0;
+  }
+  std::string error;
+  auto library = PluginLibrary::Open(opt.plugin, "plugin", &error);
+  if (library == nullptr) return Fail(error);
+  auto model = PluginModel::Load(*library, "bench", opt.config, &error);
+  if (model == nullptr) return Fail(error);
+  const int device = opt.device != -2 ? opt.device : (model->caps().needs_gpu ? 0 : -1);
+  auto instance = PluginInstance::Create(*model, device, &error);
+  if (instance == nullptr) return Fail(error);
+
+  std::vector<double> flops;
+  if (opt.flops_per_text) {
+    flops.assign(BenchCorpus().size(), *opt.flops_per_text);
+  } else if (library->name().rfind("use_lite", 0) == 0) {
+    flops = UseLiteFlops(opt.config);
+  }
+  if (!opt.json) PrintHeader(opt, *model, !flops.empty(), peak);
+  if (!RunBatches(opt, *instance, flops, peak, &error)) return Fail(error);
   return 0;
 }

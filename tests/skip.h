@@ -1,0 +1,31 @@
+// Skipping a Catch2 (v2) test case that cannot run here -- no GPU, a part
+// not built -- so that ctest reports it skipped, never passed: the case
+// calls Skip(why) and returns; test_main.cc then exits 77 instead of 0
+// when nothing failed, and the ctest entries carry SKIP_RETURN_CODE 77.
+// A failed assertion still wins (exit status non-zero, not 77). ctest runs
+// each case in its own process; a run of several cases where one skipped
+// exits 77 too. Any thread.
+#pragma once
+
+#include <atomic>
+#include <iostream>
+#include <string>
+
+namespace hb::testing {
+
+inline constexpr int kSkipExitCode = 77;
+
+inline std::atomic<bool>& SkippedFlag() {
+  static std::atomic<bool> skipped{false};
+  return skipped;
+}
+
+// Prints "SKIPPED: why" and marks this run skipped.
+inline void Skip(const std::string& why) {
+  std::cout << "SKIPPED: " << why << std::endl;
+  SkippedFlag() = true;
+}
+
+inline bool Skipped() { return SkippedFlag(); }
+
+}  // namespace hb::testing

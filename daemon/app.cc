@@ -38,6 +38,19 @@ void SetDistLimits(const Options& o, DistConfig* dc) {
   }
 }
 
+// metrics:get_all's `wire` map.
+Term WireTerm(const DistStats& d) {
+  auto n = [](uint64_t v) { return Term::Int(static_cast<int64_t>(v)); };
+  return Term::Map({{Term::Atom("connections_accepted"), n(d.connections_accepted)},
+                    {Term::Atom("handshakes_failed"), n(d.handshakes_failed)},
+                    {Term::Atom("bad_packets"), n(d.bad_packets)},
+                    {Term::Atom("refused_connection_limit"), n(d.refused_connection_limit)},
+                    {Term::Atom("packets_in"), n(d.packets_in)},
+                    {Term::Atom("packets_out"), n(d.packets_out)},
+                    {Term::Atom("bytes_in"), n(d.bytes_in)},
+                    {Term::Atom("bytes_out"), n(d.bytes_out)}});
+}
+
 }  // namespace
 
 App::App(Options options) : options_(std::move(options)) { uv_loop_init(&loop_); }
@@ -70,11 +83,8 @@ int App::Run() {
 bool App::Start() {
   DistConfig dc;
   Result<std::string> full = ResolveNodeName(options_, &dc.alive, &dc.host);
-  if (!full.ok()) {
-    HB_LOG_ERROR("cannot start: " + full.status().message());
-    return false;
-  }
-  Result<std::string> cookie = LoadCookie(options_.cookie, options_.cookie_file);
+  Result<std::string> cookie = full.ok() ? LoadCookie(options_.cookie, options_.cookie_file)
+                                         : Result<std::string>(full.status());
   if (!cookie.ok()) {
     HB_LOG_ERROR("cannot start: " + cookie.status().message());
     return false;
@@ -92,42 +102,44 @@ bool App::Start() {
   pool_ = std::make_unique<WorkerPool>(workers);
   dispatcher_ = std::make_unique<Dispatcher>(&loop_, &router_, pool_.get(), &metrics_);
   node_ = std::make_unique<DistNode>(&loop_, dc, this);
+  WireStatus(*full);
+  AddHealthRoutes(&router_, &status_, &metrics_);
+  if (DebugRoutesEnabled()) AddDebugRoutes(&router_, pool_.get());
+  LoadModels();
+  StartTimersAndSignals();
+  if (!StartMetricsHttp()) return false;
+  node_->Start([this](Status s) { OnNodeReady(std::move(s)); });
+  return true;
+}
 
-  status_.node = *full;
+void App::WireStatus(const std::string& node_name) {
+  status_.node = node_name;
   status_.version = HB_VERSION;
   status_.started_ms = uv_now(&loop_);
   status_.now_ms = [this] { return uv_now(&loop_); };
   status_.peers = [this] { return node_->Peers(); };
   status_.inflight = [this] { return static_cast<uint64_t>(dispatcher_->inflight()); };
   status_.draining = [this] { return draining_; };
-  AddHealthRoutes(&router_, &status_, &metrics_);
-  if (DebugRoutesEnabled()) AddDebugRoutes(&router_, pool_.get());
+  status_.models = [this](SnapshotDetail d) { return models_->Snapshot(d); };
+  status_.reloads = [this] { return models_->reloads_completed(); };
+  status_.processes = [this] { return server_ ? server_->processes() : 0; };
+  status_.wire_metrics = [this] { return WireTerm(node_->stats()); };
+}
 
+void App::LoadModels() {
   plugin_dir_ = options_.plugin_dir.empty() ? DefaultPluginDir() : options_.plugin_dir;
   models_ = std::make_unique<ModelRegistry>(&loop_, &router_, plugin_dir_);
   notifier_->Status("loading models");
   HB_LOG_INFO("loading " + std::to_string(options_.models.size()) + " model(s) from " + plugin_dir_);
   size_t failed = models_->Load(options_.models, options_.routes);
   if (failed > 0) {
-    HB_LOG_WARN(std::to_string(failed) + " model(s) failed to load; serving the rest (health: degraded)");
+    HB_LOG_WARN(std::to_string(failed) +
+                " model(s) failed to load; serving the rest (health: degraded)");
   }
   models_->WatchDirectory();
-  status_.models = [this](SnapshotDetail d) { return models_->Snapshot(d); };
-  status_.reloads = [this] { return models_->reloads_completed(); };
-  status_.processes = [this] { return server_ ? server_->processes() : 0; };
-  status_.wire_metrics = [this] {
-    const DistStats& d = node_->stats();
-    auto n = [](uint64_t v) { return Term::Int(static_cast<int64_t>(v)); };
-    return Term::Map({{Term::Atom("connections_accepted"), n(d.connections_accepted)},
-                      {Term::Atom("handshakes_failed"), n(d.handshakes_failed)},
-                      {Term::Atom("bad_packets"), n(d.bad_packets)},
-                      {Term::Atom("refused_connection_limit"), n(d.refused_connection_limit)},
-                      {Term::Atom("packets_in"), n(d.packets_in)},
-                      {Term::Atom("packets_out"), n(d.packets_out)},
-                      {Term::Atom("bytes_in"), n(d.bytes_in)},
-                      {Term::Atom("bytes_out"), n(d.bytes_out)}});
-  };
+}
 
+void App::StartTimersAndSignals() {
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
   // Results are built on instance and worker threads and freed on the loop
@@ -141,13 +153,13 @@ bool App::Start() {
   sigterm_.data = sigint_.data = sighup_.data = this;
   auto on_stop = [](uv_signal_t* s, int signum) {
     auto* self = static_cast<App*>(s->data);
+    const std::string name = signum == SIGINT ? "SIGINT" : "SIGTERM";
     if (self->draining_) {
-      HB_LOG_WARN(std::string(signum == SIGINT ? "SIGINT" : "SIGTERM") +
-                  " while draining: stopping now");
+      HB_LOG_WARN(name + " while draining: stopping now");
       self->FinishShutdown(0);
       return;
     }
-    HB_LOG_INFO(std::string(signum == SIGINT ? "SIGINT" : "SIGTERM") + ": draining");
+    HB_LOG_INFO(name + ": draining");
     self->Drain();
   };
   uv_signal_start(&sigterm_, on_stop, SIGTERM);
@@ -155,18 +167,18 @@ bool App::Start() {
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
     CatchAll("reload", [&] { static_cast<App*>(s->data)->Reload(); });
   }, SIGHUP);
+}
 
-  if (options_.metrics_port >= 0) {
-    http_ = std::make_unique<MetricsHttpServer>(&loop_, [this] { return RenderMetrics(); });
-    Status s = http_->Start(options_.metrics_address, static_cast<uint16_t>(options_.metrics_port));
-    if (!s.ok()) {
-      HB_LOG_ERROR("cannot start: " + s.message());
-      return false;
-    }
-    HB_LOG_INFO("Prometheus metrics on http://" + options_.metrics_address + ":" +
-                std::to_string(http_->port()) + "/metrics");
+bool App::StartMetricsHttp() {
+  if (options_.metrics_port < 0) return true;
+  http_ = std::make_unique<MetricsHttpServer>(&loop_, [this] { return RenderMetrics(); });
+  Status s = http_->Start(options_.metrics_address, static_cast<uint16_t>(options_.metrics_port));
+  if (!s.ok()) {
+    HB_LOG_ERROR("cannot start: " + s.message());
+    return false;
   }
-  node_->Start([this](Status s) { OnNodeReady(std::move(s)); });
+  HB_LOG_INFO("Prometheus metrics on http://" + options_.metrics_address + ":" +
+              std::to_string(http_->port()) + "/metrics");
   return true;
 }
 

@@ -47,6 +47,12 @@ class App : public DistHandler {
 
  private:
   bool Start();
+  // Start's steps: health's view of the node, the models, timers and
+  // signals, the Prometheus endpoint (false: cannot start).
+  void WireStatus(const std::string& node_name);
+  void LoadModels();
+  void StartTimersAndSignals();
+  bool StartMetricsHttp();
   void Reload();
   // The original command line again, with the configuration file re-read.
   static Result<Options> ParseCommandLine(const Options& o);

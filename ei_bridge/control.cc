@@ -53,6 +53,48 @@ bool IsPayloadExit(int op) {
          op <= static_cast<int>(ControlOp::kPayloadMonitorPExit);
 }
 
+// EXIT and EXIT2: {Op, From, To, Reason} with an optional trace token
+// before the reason; the PAYLOAD_ forms carry the reason as the payload.
+void FillExit(int op, bool tt, const Term& c, ControlMessage* m) {
+  m->from = c[1];
+  m->to = c[2];
+  if (IsPayloadExit(op)) {
+    if (tt) m->trace_token = c[3];
+  } else if (tt) {
+    m->trace_token = c[3];
+    m->reason = c[4];
+  } else {
+    m->reason = c[3];
+  }
+}
+
+Status FillSpawn(bool tt, const Term& c, const std::optional<Term>& payload, ControlMessage* m) {
+  if (m->op == ControlOp::kSpawnReply) {
+    m->ref = c[1];
+    m->to = c[2];
+    if (!c[3].is_int()) return InvalidArgument("SPAWN_REPLY flags not an integer");
+    m->flags = c[3].int_value();
+    m->result = c[4];
+    if (tt) m->trace_token = c[5];
+    return Status::Ok();
+  }
+  m->ref = c[1];
+  m->from = c[2];
+  m->group_leader = c[3];
+  m->mfa = c[4];
+  m->options = c[5];
+  if (tt) m->trace_token = c[6];
+  if (!m->mfa.is_tuple(3) || !m->mfa[0].is_atom() || !m->mfa[1].is_atom() ||
+      !m->mfa[2].is_int()) {
+    return InvalidArgument("SPAWN_REQUEST with a malformed {M, F, Arity}");
+  }
+  if (!m->options.is_proper_list()) return InvalidArgument("SPAWN_REQUEST options not a list");
+  if (!payload || !payload->is_proper_list()) {
+    return InvalidArgument("SPAWN_REQUEST arguments not a list");
+  }
+  return Status::Ok();
+}
+
 Status Fill(int op, const Term& c, std::optional<Term> payload, ControlMessage* m) {
   using O = ControlOp;
   const bool tt = op == 12 || op == 13 || op == 16 || op == 18 || op == 23 || op == 25 ||
@@ -86,16 +128,7 @@ Status Fill(int op, const Term& c, std::optional<Term> payload, ControlMessage* 
       break;
     case O::kExit:
     case O::kExit2:
-      m->from = c[1];
-      m->to = c[2];
-      if (IsPayloadExit(op)) {
-        if (tt) m->trace_token = c[3];
-      } else if (tt) {
-        m->trace_token = c[3];
-        m->reason = c[4];
-      } else {
-        m->reason = c[3];
-      }
+      FillExit(op, tt, c, m);
       break;
     case O::kMonitorP:
     case O::kDemonitorP:
@@ -110,26 +143,8 @@ Status Fill(int op, const Term& c, std::optional<Term> payload, ControlMessage* 
       if (!IsPayloadExit(op)) m->reason = c[4];
       break;
     case O::kSpawnRequest:
-      m->ref = c[1];
-      m->from = c[2];
-      m->group_leader = c[3];
-      m->mfa = c[4];
-      m->options = c[5];
-      if (tt) m->trace_token = c[6];
-      if (!m->mfa.is_tuple(3) || !m->mfa[0].is_atom() || !m->mfa[1].is_atom() ||
-          !m->mfa[2].is_int()) {
-        return InvalidArgument("SPAWN_REQUEST with a malformed {M, F, Arity}");
-      }
-      if (!m->options.is_proper_list()) return InvalidArgument("SPAWN_REQUEST options not a list");
-      if (!payload->is_proper_list()) return InvalidArgument("SPAWN_REQUEST arguments not a list");
-      break;
     case O::kSpawnReply:
-      m->ref = c[1];
-      m->to = c[2];
-      if (!c[3].is_int()) return InvalidArgument("SPAWN_REPLY flags not an integer");
-      m->flags = c[3].int_value();
-      m->result = c[4];
-      if (tt) m->trace_token = c[5];
+      HB_RETURN_IF_ERROR(FillSpawn(tt, c, payload, m));
       break;
     case O::kUnlinkId:
     case O::kUnlinkIdAck:

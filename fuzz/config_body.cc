@@ -22,14 +22,8 @@ namespace {
 using internal::Guarded;
 using internal::kData;
 
-void FuzzConfigImpl(const uint8_t* data, size_t size) {
-  const std::string text(reinterpret_cast<const char*>(data), size);
-  Options o;
-  Status s = ApplyConfigJson(text, &o);
-  if (!s.ok()) {
-    FUZZ_CHECK(!s.message().empty(), "config error without a message");
-    return;
-  }
+// Every accepted value is inside its key's range.
+void CheckRanges(const Options& o) {
   FUZZ_CHECK(o.net_ticktime_s >= 1 && o.net_ticktime_s <= 3600, "net_ticktime_s out of range");
   FUZZ_CHECK(o.handshake_timeout_ms >= 100 && o.handshake_timeout_ms <= 600000,
              "handshake_timeout_ms out of range");
@@ -60,8 +54,11 @@ void FuzzConfigImpl(const uint8_t* data, size_t size) {
     FUZZ_CHECK(opts.is_object(),
                "model options_json is not a JSON object" + std::string(kData) + m.options_json);
   }
-  // Accepted numbers are the numbers written in the file (not a wrapped-
-  // around 64-bit value that happens to land in range).
+}
+
+// Accepted numbers are the numbers written in the file (not a wrapped-
+// around 64-bit value that happens to land in range).
+void CheckExactNumbers(const std::string& text, const Options& o) {
   auto exactly_in = [](const nlohmann::json& d, int64_t lo, int64_t hi) {
     if (d.is_number_unsigned()) return d.get<uint64_t>() <= static_cast<uint64_t>(hi);
     if (d.is_number_integer()) return d.get<int64_t>() >= lo && d.get<int64_t>() <= hi;
@@ -73,30 +70,22 @@ void FuzzConfigImpl(const uint8_t* data, size_t size) {
                "a metrics_port outside -1..65535 was accepted (as " +
                    std::to_string(o.metrics_port) + ")" + kData + doc["metrics_port"].dump());
   }
-  if (doc.is_object() && doc.contains("models") && doc["models"].is_object()) {
-    for (const ModelConfig& m : o.models) {
-      const nlohmann::json& mj = doc["models"][m.name];
-      if (!mj.is_object() || !mj.contains("devices")) continue;
-      for (const auto& d : mj["devices"]) {
-        FUZZ_CHECK(exactly_in(d, -1, 255), "a device ordinal outside -1..255 was accepted (as " +
-                                               std::to_string(m.devices.front()) + ", ...)" +
-                                               kData + "device " + d.dump() + " of model " +
-                                               m.name);
-      }
+  if (!doc.is_object() || !doc.contains("models") || !doc["models"].is_object()) return;
+  for (const ModelConfig& m : o.models) {
+    const nlohmann::json& mj = doc["models"][m.name];
+    if (!mj.is_object() || !mj.contains("devices")) continue;
+    for (const auto& d : mj["devices"]) {
+      FUZZ_CHECK(exactly_in(d, -1, 255), "a device ordinal outside -1..255 was accepted (as " +
+                                             std::to_string(m.devices.front()) + ", ...)" + kData +
+                                             "device " + d.dump() + " of model " + m.name);
     }
   }
-  Options with_defaults = o;
-  ApplyDefaultModels(&with_defaults);
-  FUZZ_CHECK(!with_defaults.models.empty(), "ApplyDefaultModels left no model");
-  // What --check-config prints and checks, for any accepted configuration.
-  std::string effective = EffectiveConfigJson(o, "/nonexistent/hornbeamd-fuzz");
-  FUZZ_CHECK(nlohmann::json::parse(effective, nullptr, false).is_object(),
-             "EffectiveConfigJson is not a JSON object" + kData + effective);
-  CheckConfig(o, "/nonexistent/hornbeamd-fuzz");
+}
 
+// The same text through ParseOptions (--config), which also cross-checks
+// routes against models. One memfd, rewritten per input.
+void CheckThroughCommandLine(const std::string& text) {
 #ifdef __linux__
-  // The same text through ParseOptions (--config), which also cross-checks
-  // routes against models. One memfd, rewritten per input.
   static int fd = memfd_create("hb_fuzz_config", 0);
   if (fd < 0) return;
   if (ftruncate(fd, 0) != 0) return;
@@ -105,15 +94,35 @@ void FuzzConfigImpl(const uint8_t* data, size_t size) {
   std::string a0 = "hornbeamd", a1 = "--config";
   char* argv[] = {a0.data(), a1.data(), path.data(), nullptr};
   Result<Options> parsed = ParseOptions(3, argv);
-  if (parsed.ok() && !parsed->models.empty()) {
-    for (const auto& [module, model] : parsed->routes) {
-      bool found = false;
-      for (const ModelConfig& m : parsed->models) found = found || m.name == model;
-      FUZZ_CHECK(found, "route to a model that does not exist" + std::string(kData) + module +
-                            " -> " + model);
-    }
+  if (!parsed.ok() || parsed->models.empty()) return;
+  for (const auto& [module, model] : parsed->routes) {
+    bool found = false;
+    for (const ModelConfig& m : parsed->models) found = found || m.name == model;
+    FUZZ_CHECK(found, "route to a model that does not exist" + std::string(kData) + module +
+                          " -> " + model);
   }
 #endif
+}
+
+void FuzzConfigImpl(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  Options o;
+  Status s = ApplyConfigJson(text, &o);
+  if (!s.ok()) {
+    FUZZ_CHECK(!s.message().empty(), "config error without a message");
+    return;
+  }
+  CheckRanges(o);
+  CheckExactNumbers(text, o);
+  Options with_defaults = o;
+  (void)ApplyDefaultModels(&with_defaults);
+  FUZZ_CHECK(!with_defaults.models.empty(), "ApplyDefaultModels left no model");
+  // What --check-config prints and checks, for any accepted configuration.
+  std::string effective = EffectiveConfigJson(o, "/nonexistent/hornbeamd-fuzz");
+  FUZZ_CHECK(nlohmann::json::parse(effective, nullptr, false).is_object(),
+             "EffectiveConfigJson is not a JSON object" + kData + effective);
+  CheckConfig(o, "/nonexistent/hornbeamd-fuzz");
+  CheckThroughCommandLine(text);
 }
 }  // namespace
 

@@ -361,18 +361,8 @@ bool CudaEncoder::Embed(const std::vector<int32_t>* texts, size_t count, float* 
   return true;
 }
 
-bool CudaEncoder::RunChunk(const std::vector<int32_t>* texts, int count, float* out,
-                           std::string* error) {
-  const int e = embed_dim_, d = model_dim_, f = ffn_dim_;
-  int tokens = 0;
-  for (int i = 0; i < count; ++i) {
-    tokens += std::min<int>(static_cast<int>(texts[i].size()), max_length_);
-  }
-  if (!EnsureCapacity(tokens, count, error)) return false;
-  Buffers& b = *buffers_;
-  auto stream = static_cast<cudaStream_t>(stream_);
-  auto handle = static_cast<cublasHandle_t>(cublas_);
-
+bool CudaEncoder::UploadIndices(const std::vector<int32_t>* texts, int count, int tokens,
+                                std::string* error) {
   // ids | positions | starts | ends | offsets, one upload.
   host_ints_.assign(4 * static_cast<size_t>(tokens) + count + 1, 0);
   int32_t* ids = host_ints_.data();
@@ -389,9 +379,26 @@ bool CudaEncoder::RunChunk(const std::vector<int32_t>* texts, int count, float* 
     }
   }
   offsets[count] = tokens;
-  HB_CUDA_CHECK(cudaMemcpyAsync(b.ints, host_ints_.data(), host_ints_.size() * sizeof(int32_t),
-                                cudaMemcpyHostToDevice, stream),
+  HB_CUDA_CHECK(cudaMemcpyAsync(buffers_->ints, host_ints_.data(),
+                                host_ints_.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                static_cast<cudaStream_t>(stream_)),
                 "cudaMemcpyAsync (ids)");
+  return true;
+}
+
+bool CudaEncoder::RunChunk(const std::vector<int32_t>* texts, int count, float* out,
+                           std::string* error) {
+  const int e = embed_dim_, d = model_dim_, f = ffn_dim_;
+  int tokens = 0;
+  for (int i = 0; i < count; ++i) {
+    tokens += std::min<int>(static_cast<int>(texts[i].size()), max_length_);
+  }
+  if (!EnsureCapacity(tokens, count, error)) return false;
+  Buffers& b = *buffers_;
+  auto stream = static_cast<cudaStream_t>(stream_);
+  auto handle = static_cast<cublasHandle_t>(cublas_);
+
+  if (!UploadIndices(texts, count, tokens, error)) return false;
   const int* d_ids = b.ints;
   const int *d_positions = d_ids + tokens, *d_starts = d_positions + tokens;
   const int *d_ends = d_starts + tokens, *d_offsets = d_ends + tokens;

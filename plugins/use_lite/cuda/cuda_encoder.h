@@ -79,6 +79,9 @@ class CudaEncoder {
   bool Upload(const CudaModelSpec& spec, std::string* error);
   bool EnsureCapacity(int tokens, int texts, std::string* error);
   bool RunChunk(const std::vector<int32_t>* texts, int count, float* out, std::string* error);
+  // Token ids, positions, attention spans and text offsets to the device.
+  bool UploadIndices(const std::vector<int32_t>* texts, int count, int tokens,
+                     std::string* error);
 
   // Scalars copied from the spec (its pointers are not kept).
   int vocab_rows_, embed_dim_, model_dim_, ffn_dim_, heads_, max_length_;

@@ -214,6 +214,8 @@ const std::vector<Field<Options>>& OptionFields() {
       Integer<O>("limits.max_connections", &O::max_connections, 1, 1000000, kLive),
       Integer<O>("limits.max_inflight_per_peer", &O::max_inflight_per_peer, 1, 10000000, kLive),
       Integer<O>("limits.max_inflight_total", &O::max_inflight_total, 1, 100000000, kLive),
+      String<O>("blas.coretype", &O::blas_coretype, kRestart, {}, /*allow_empty=*/false),
+      Integer<O>("blas.threads", &O::blas_threads, 0, 1024, kRestart),
       Models(),
       Routes(),
   };

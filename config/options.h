@@ -58,6 +58,10 @@ struct Options {
   std::string plugin_dir;           // empty: next to the binary, else installed path
   std::vector<ModelConfig> models;  // empty: the built-in default (hashembed)
   std::map<std::string, std::string> routes;  // Erlang module -> model
+  // OpenBLAS kernels and threads of CPU models (daemon/blas_tuning.h):
+  // "auto" (probe, fastest correct), "library" (no override) or a core name.
+  std::string blas_coretype = "auto";
+  uint32_t blas_threads = 0;        // per instance; 0: cores / CPU instances
   bool routes_named = false;        // the file had a "routes" key
 
   // How the daemon was invoked (not configuration keys).

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "daemon/app.h"
+#include "daemon/blas_tuning.h"
 #include "daemon/check_config.h"
 #include "daemon/model_registry.h"
 #include "daemon/version.h"
@@ -41,6 +42,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   hb::SetLogLevel(level);
+  // OpenBLAS reads its kernels and threads when the first plugin linking it
+  // loads: choose them now, while this is the only thread.
+  hb::TuneBlasForModels(options, options.plugin_dir.empty() ? hb::DefaultPluginDir()
+                                                            : options.plugin_dir);
   hb::App app(std::move(options));
   return app.Run();
 }

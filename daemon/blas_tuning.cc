@@ -122,6 +122,7 @@ std::optional<BlasChoice> FromJson(const json& j) {
   c.library = j.value("library", "");
   c.warning = j.value("warning", "");
   for (const json& k : j.value("candidates", json::array())) {
+    if (!k.is_object()) return std::nullopt;
     c.candidates.push_back({k.value("requested", ""), k.value("corename", ""),
                             k.value("ok", false), k.value("gflops", 0.0), k.value("error", "")});
   }
@@ -140,7 +141,7 @@ std::optional<BlasChoice> ReadCache(const std::string& path, const std::string& 
   std::stringstream text;
   text << f.rdbuf();
   json j = json::parse(text.str(), nullptr, false);
-  if (!j.is_object() || j.value("key", "") != key) return std::nullopt;
+  if (!j.is_object() || j.value("key", "") != key || !j.contains("choice")) return std::nullopt;
   return FromJson(j["choice"]);
 }
 
@@ -191,7 +192,7 @@ BlasChoice ProbeAll(const BlasRequest& r, BlasChoice c, const std::string& flags
   const bool pinned = r.coretype != "auto";
   json own;
   c.candidates.push_back(Probe(r, "", c.threads, &own));
-  c.library = own.value("config", "");
+  if (own.is_object()) c.library = own.value("config", "");
   const std::string own_core = c.candidates.back().corename;
   std::vector<std::string> names =
       pinned ? std::vector<std::string>{r.coretype} : BlasCandidatesFor(flags, vendor);

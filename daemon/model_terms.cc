@@ -1,5 +1,7 @@
 #include "daemon/model_terms.h"
 
+#include "daemon/blas_tuning.h"
+
 namespace hb {
 namespace {
 
@@ -32,27 +34,44 @@ Term ModelMetrics(const BatcherStats& st) {
                     {Term::Atom("execute_us"), Summary(st.execute_us)}});
 }
 
+// The model's health map, plus `blas` for CPU models of OpenBLAS plugins.
+Term ModelHealth(const ModelSnapshot& m) {
+  std::vector<std::pair<Term, Term>> kv = {
+      {Term::Atom("name"), Term::Atom(m.name)},
+      {Term::Atom("status"), Term::Atom(ModelStatusName(m.status))},
+      {Term::Atom("plugin"), Term::Binary(m.config.plugin)},
+      {Term::Atom("version"), Term::Binary(m.plugin_version)},
+      {Term::Atom("device"), Term::Binary(m.caps.description.empty()
+                                              ? DevicesText(m.config.devices)
+                                              : m.caps.description)},
+      {Term::Atom("instances"), Int(m.config.instances)},
+      {Term::Atom("output_dim"), Int(m.caps.output_dim)},
+      {Term::Atom("queue_depth"), Int(m.load.queue_depth)},
+      {Term::Atom("busy_instances"), Int(m.load.busy_instances)},
+      {Term::Atom("error"), Term::Binary(m.error)},
+  };
+  if (std::optional<BlasChoice> blas = BlasChoiceForModel(m.config)) {
+    kv.emplace_back(Term::Atom("blas"), BlasTerm(*blas));
+  }
+  return Term::Map(std::move(kv));
+}
+
 }  // namespace
+
+Term BlasTerm(const BlasChoice& c) {
+  return Term::Map({{Term::Atom("coretype"), Term::Binary(c.corename)},
+                    {Term::Atom("requested"), Term::Binary(c.coretype)},
+                    {Term::Atom("gflops"), Term::Float(c.gflops)},
+                    {Term::Atom("threads"), Int(c.threads)},
+                    {Term::Atom("source"), Term::Atom(c.source)},
+                    {Term::Atom("cached"), Term::Atom(c.cached ? "true" : "false")},
+                    {Term::Atom("warning"), Term::Binary(c.warning)}});
+}
 
 Term ModelsHealthTerm(const RegistrySnapshot& snapshot) {
   std::vector<Term> out;
   out.reserve(snapshot.models.size());
-  for (const ModelSnapshot& m : snapshot.models) {
-    out.push_back(Term::Map({
-        {Term::Atom("name"), Term::Atom(m.name)},
-        {Term::Atom("status"), Term::Atom(ModelStatusName(m.status))},
-        {Term::Atom("plugin"), Term::Binary(m.config.plugin)},
-        {Term::Atom("version"), Term::Binary(m.plugin_version)},
-        {Term::Atom("device"),
-         Term::Binary(m.caps.description.empty() ? DevicesText(m.config.devices)
-                                                 : m.caps.description)},
-        {Term::Atom("instances"), Int(m.config.instances)},
-        {Term::Atom("output_dim"), Int(m.caps.output_dim)},
-        {Term::Atom("queue_depth"), Int(m.load.queue_depth)},
-        {Term::Atom("busy_instances"), Int(m.load.busy_instances)},
-        {Term::Atom("error"), Term::Binary(m.error)},
-    }));
-  }
+  for (const ModelSnapshot& m : snapshot.models) out.push_back(ModelHealth(m));
   return Term::List(std::move(out));
 }
 

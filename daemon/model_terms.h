@@ -15,6 +15,14 @@ namespace hb {
 //    queue_depth, busy_instances, error}], one per configured model.
 Term ModelsHealthTerm(const RegistrySnapshot& snapshot);
 
+// A model's `blas` map (daemon/blas_tuning.h): #{coretype (the kernels
+// run), requested (OPENBLAS_CORETYPE set, <<>> = the library's own), gflops,
+// threads, source => auto | pinned | library | fallback, cached, warning}.
+// health:check shows it for CPU models whose plugin links OpenBLAS; ml:info
+// can use the same.
+struct BlasChoice;
+Term BlasTerm(const BlasChoice& choice);
+
 // #{Model => #{requests, texts, batches, errors_by_reason, bytes_in, ...,
 // batch_size, queue_us, execute_us}} for the models that serve. Needs a
 // SnapshotDetail::kStats snapshot (models without stats are left out).

@@ -76,5 +76,27 @@ TEST_CASE("built-in routes apply whenever the file names none", "[options]") {
   CHECK(none.models.size() == 1);
 }
 
+TEST_CASE("blas.coretype and blas.threads: defaults, values, refusals, restart", "[options]") {
+  Options o;
+  CHECK(o.blas_coretype == "auto");
+  CHECK(o.blas_threads == 0);
+  REQUIRE(ApplyConfigJson(R"({"blas": {"coretype": "SkylakeX", "threads": 2}})", &o).ok());
+  CHECK(o.blas_coretype == "SkylakeX");
+  CHECK(o.blas_threads == 2);
+  REQUIRE(ApplyConfigJson(R"({"blas": {"coretype": "library"}})", &o).ok());
+  CHECK(o.blas_coretype == "library");
+  Status empty = ApplyConfigJson(R"({"blas": {"coretype": ""}})", &o);
+  CHECK(empty.message().find("blas.coretype") != std::string::npos);
+  Status many = ApplyConfigJson(R"({"blas": {"threads": 1025}})", &o);
+  CHECK(many.message().find("blas.threads") != std::string::npos);
+  CHECK_FALSE(ApplyConfigJson(R"({"blas": {"kernels": "x"}})", &o).ok());
+  // OpenBLAS reads both when it loads: a reload can only name them.
+  Options now, wanted;
+  wanted.blas_threads = 4;
+  config::ReloadPlan plan = config::PlanReload(now, wanted);
+  CHECK(plan.restart_keys == std::vector<std::string>{"blas.threads"});
+  CHECK(plan.applied.blas_threads == 0);
+}
+
 }  // namespace
 }  // namespace hb

@@ -6,9 +6,17 @@
 //     --batches 1,8,64,256 batch sizes (default; capped at max_batch_size)
 //     --gflops F           FLOPs per text, to report GFLOP/s for any plugin
 //     --sgemm-peak         also measure OpenBLAS sgemm GFLOP/s (2048^2, 4096^2)
+//     --blas auto|library|CORE  OpenBLAS kernels, chosen as the daemon does
+//                          (daemon/blas_tuning.h; default auto: the fastest
+//                          that passes the self-check); library = no override
+//     --blas-threads N     OpenBLAS threads (default: all usable cores)
 //     --json               one JSON object per batch size instead of a table
 //   plugin_bench --print-corpus   the fixed corpus, one JSON string per line
 //   plugin_bench --sgemm-peak     just the sgemm measurement
+//
+// OpenBLAS reads its kernels and threads when it loads (before main), so
+// the bench chooses them and then re-executes itself with them in its
+// environment (HB_BLAS_BENCH_CHOICE marks the second run).
 //
 // For use_lite* plugins whose config names a model_dir, FLOPs are counted
 // exactly per text (GEMMs + attention, from the model's dimensions and each
@@ -28,6 +36,7 @@
 
 #include "bench/corpus.h"
 #include "bench/plugin_client.h"
+#include "daemon/blas_tuning.h"
 #include "hornbeam/plugin.h"
 #include "plugins/use_lite/model.h"
 #include "plugins/use_lite/tokenizer.h"
@@ -47,12 +56,15 @@ struct Options {
   std::vector<uint32_t> batches = {1, 8, 64, 256};
   std::optional<double> flops_per_text;
   bool sgemm_peak = false, json = false, print_corpus = false;
+  std::string blas = "auto";
+  uint32_t blas_threads = 0;
 };
 
 [[noreturn]] void Usage(const char* why) {
   std::fprintf(stderr,
                "plugin_bench: %s\nusage: plugin_bench PLUGIN.so CONFIG_JSON [DEVICE] [--seconds S] "
                "[--batches 1,8,64,256] [--gflops FLOPS_PER_TEXT] [--sgemm-peak] [--json]\n"
+               "       [--blas auto|library|CORE] [--blas-threads N]\n"
                "       plugin_bench --print-corpus | --sgemm-peak\n",
                why);
   std::exit(2);
@@ -75,6 +87,10 @@ Options Parse(int argc, char** argv) {
       o.flops_per_text = std::atof(value().c_str());
     } else if (a == "--sgemm-peak") {
       o.sgemm_peak = true;
+    } else if (a == "--blas") {
+      o.blas = value();
+    } else if (a == "--blas-threads") {
+      o.blas_threads = static_cast<uint32_t>(std::atoi(value().c_str()));
     } else if (a == "--json") {
       o.json = true;
     } else if (a == "--print-corpus") {
@@ -192,6 +208,25 @@ void PrintHeader(const Options& opt, const PluginModel& model, bool has_flops, d
               has_flops ? "--------:|" : "", with_peak ? "-------------:|" : "");
 }
 
+// First run: chooses the kernels, puts them in the environment and runs
+// this program again (returns only if that fails). Second run: the choice.
+std::string ChooseBlasAndReexec(const Options& opt, char** argv) {
+  if (const char* done = std::getenv("HB_BLAS_BENCH_CHOICE")) return done;
+  hb::BlasRequest req;
+  req.coretype = opt.blas;
+  req.threads = opt.blas_threads;
+  req.probe = hb::FindBlasProbe();
+  const hb::BlasChoice choice = hb::ChooseBlas(req);
+  hb::ApplyBlasChoice(choice);
+  std::string text = hb::BlasChoiceText(choice);
+  if (!choice.warning.empty()) text += " [warning: " + choice.warning + "]";
+  setenv("HB_BLAS_BENCH_CHOICE", text.c_str(), 1);
+  execv("/proc/self/exe", argv);
+  std::fprintf(stderr, "plugin_bench: re-exec failed (%s); kernels not applied\n",
+               std::strerror(errno));
+  return text;
+}
+
 int Fail(const std::string& what) {
   std::fprintf(stderr, "plugin_bench: %s\n", what.c_str());
   return 1;
@@ -207,12 +242,15 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  const std::string blas = ChooseBlasAndReexec(opt, argv);
+  std::printf("%s%s\n", opt.json ? "# " : "", blas.c_str());
   double peak = 0;
   if (opt.sgemm_peak) {
     for (int n : {2048, 4096}) {
       double g = SgemmGflops(n, 3.0);
       peak = std::max(peak, g);
-      std::printf("sgemm %dx%d: %.1f GFLOP/s (OpenBLAS, %d threads)\n", n, n, g,
+      std::printf("%ssgemm %dx%d: %.1f GFLOP/s (OpenBLAS %s kernels, %d threads)\n",
+                  opt.json ? "# " : "", n, n, g, openblas_get_corename(),
                   openblas_get_num_threads());
     }
     if (opt.plugin.empty()) return 0;

@@ -50,11 +50,11 @@ const Shape kCheckShapes[] = {
     {3, 512, 512, false, 0.0f},    // tanh layer of a small batch
 };
 
-// Timed: a batch of ~512 tokens through the biggest GEMMs.
+// Timed: ~256 tokens through the biggest GEMMs, one round each ~10 ms.
 const Shape kTimeShapes[] = {
-    {512, 1536, 512, false, 0.0f},
-    {512, 512, 1536, false, 1.0f},
-    {512, 768, 256, false, 0.0f},
+    {256, 1536, 512, false, 0.0f},
+    {256, 512, 1536, false, 1.0f},
+    {256, 768, 256, false, 0.0f},
 };
 
 std::string Escape(const std::string& s) {
@@ -150,16 +150,21 @@ double TimeShapes(double budget_ms) {
     }
   };
   round();  // warm-up: thread pool, page faults
+  // The best round: on a shared machine a round that lost the CPU is slow,
+  // never fast, so the best of several is what the kernels can do.
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
+  double best = 0;
   int rounds = 0;
-  double elapsed = 0;
   do {
+    const auto t0 = Clock::now();
     round();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, flops_per_round / s / 1e9);
     ++rounds;
-    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  } while (elapsed * 1e3 < budget_ms);
-  return flops_per_round * rounds / elapsed / 1e9;
+  } while (rounds < 3 ||
+           std::chrono::duration<double, std::milli>(Clock::now() - start).count() < budget_ms);
+  return best;
 }
 
 // The file OpenBLAS was loaded from, with its size and mtime: part of the
@@ -181,7 +186,7 @@ std::string LibraryId() {
 
 int main(int argc, char** argv) {
   bool identify = false;
-  double budget_ms = 30;
+  double budget_ms = 60;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--identify") == 0) {
       identify = true;

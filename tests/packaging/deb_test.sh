@@ -13,6 +13,7 @@ check() { if ! grep -qE "$2" <<<"$1"; then echo "FAIL: expected $3 ($2)"; fail=1
 contents="$(dpkg-deb -c "$deb")"
 check "$contents" '\./usr/sbin/hornbeamd$' "daemon in /usr/sbin"
 check "$contents" '\./usr/lib/hornbeamd/plugins/hashembed\.so$' "bundled plugin"
+check "$contents" '\./usr/lib/hornbeamd/hornbeamd-blas-probe$' "BLAS kernel probe"
 check "$contents" '\./usr/include/hornbeam/plugin\.h$' "plugin header"
 check "$contents" '\./usr/lib/systemd/system/hornbeamd\.service$' "systemd unit"
 check "$contents" '\./usr/lib/sysusers\.d/hornbeamd\.conf$' "sysusers file"

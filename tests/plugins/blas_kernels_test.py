@@ -4,7 +4,10 @@ chooses (README "BLAS kernels and threads"): plugin_bench --dump embeds the
 bench corpus with the library's own kernels, with the automatic choice and
 with each kernel set pinned; every row must have cosine >= 0.9999 with the
 library's. Then the TF.js fixture test of use_lite_tests runs under the
-automatic choice. Exits 77 (skipped) without the model files.
+automatic choice, and a daemon serving use_lite shows its choice in
+health:check: `auto` normally, `fallback` with a warning in its log when
+every kernel set is made to compute wrong numbers (HB_BLAS_PROBE_FAULT),
+and still serves. Exits 77 (skipped) without the model files.
 
 usage: blas_kernels_test.py BUILD_DIR
 """
@@ -14,6 +17,9 @@ import subprocess
 import sys
 import tempfile
 from array import array
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from hbtest import Daemon  # noqa: E402
 
 NAMES = ["auto", "SapphireRapids", "Cooperlake", "SkylakeX", "Haswell", "Zen", "Sandybridge"]
 
@@ -36,6 +42,45 @@ def cosine(a, b):
     na = sum(x * x for x in a) ** 0.5
     nb = sum(y * y for y in b) ** 0.5
     return dot / (na * nb)
+
+
+HEALTH = ('[M] = maps:get(models, rpc:call(NODE, health, check, [])), B = maps:get(blas, M), '
+          'V = rpc:call(NODE, ml, encode, [<<"a test">>]), '
+          'io:format("~s ~s ~p ~p", [maps:get(source, B), maps:get(coretype, B), '
+          'maps:get(gflops, B) > 0, length(V)])')
+
+
+def daemon_check(build, model_dir, fault):
+    """health:check's blas map of a use_lite daemon, and its log."""
+    config = ('{"plugin_dir": "%s", "models": {"default": {"plugin": "use_lite", '
+              '"options": {"model_dir": "%s"}}}}' % (os.path.join(build, "plugins"), model_dir))
+    env = dict(os.environ)
+    if fault:
+        env["HB_BLAS_PROBE_FAULT"] = fault
+    subprocess.run(["epmd", "-daemon"], check=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        env["XDG_CACHE_HOME"] = tmp  # a first start: probes
+        d = Daemon(os.path.join(build, "hornbeamd"), tmp, config=config, env=env)
+        try:
+            d.wait_registered(timeout=60)
+            return d.call(HEALTH), d.log_text()
+        finally:
+            d.close()
+
+
+def check_daemon(build, model_dir):
+    failed = False
+    for fault, want in ((None, "auto"), ("corrupt:*", "fallback")):
+        out, log = daemon_check(build, model_dir, fault)
+        words = out.split()
+        ok = len(words) == 4 and words[0] == want and words[3] == "512"
+        if fault:
+            ok = ok and "warning: no OpenBLAS kernels passed the self-check" in log
+        else:
+            ok = ok and words[2] == "true"
+        print("daemon, fault %s: health blas %s: %s" % (fault, out, "ok" if ok else "FAIL\n" + log))
+        failed |= not ok
+    return failed
 
 
 def main():
@@ -69,6 +114,7 @@ def main():
         print("TF.js fixtures with %s kernels: %s" % (auto_core, "ok" if r.returncode == 0
                                                        else "FAIL\n" + r.stdout[-2000:]))
         failed |= r.returncode != 0
+    failed |= check_daemon(build, model_dir)
     return 1 if failed else 0
 
 

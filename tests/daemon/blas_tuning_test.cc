@@ -170,5 +170,52 @@ TEST_CASE("health shows the choice on CPU models of OpenBLAS plugins only", "[bl
   SetProcessBlasChoice(BlasChoice{}, HB_PLUGIN_DIR);
 }
 
+ModelConfig Model(const std::string& plugin, uint32_t instances, std::vector<int> devices) {
+  ModelConfig m;
+  m.name = plugin;
+  m.plugin = plugin;
+  m.instances = instances;
+  m.devices = std::move(devices);
+  return m;
+}
+
+TEST_CASE("the daemon's start tunes for the CPU instances of OpenBLAS models only", "[blas]") {
+  if (!HaveProbe()) return;
+  ScopedEnv probe("HB_BLAS_PROBE", HB_BLAS_PROBE_PATH);
+  ScopedEnv cache("HB_BLAS_PROBE_FAULT", "none:none");  // no cache: a fault that never fires
+  unsetenv("OPENBLAS_CORETYPE");
+  unsetenv("OPENBLAS_NUM_THREADS");
+  Options o;
+  // One CPU instance of use_lite (the other is on GPU 0), and hashembed.
+  o.models = {Model("use_lite", 2, {-1, 0}), Model("hashembed", 8, {-1})};
+  TuneBlasForModels(o, HB_PLUGIN_DIR);
+  std::optional<BlasChoice> c = BlasChoiceForModel(o.models[0]);
+  REQUIRE(c.has_value());
+  INFO(BlasChoiceText(*c));
+  CHECK(c->source == "auto");
+  CHECK(c->threads == UsableCores());
+  CHECK(std::string(std::getenv("OPENBLAS_NUM_THREADS")) == std::to_string(c->threads));
+  CHECK_FALSE(BlasChoiceForModel(o.models[1]).has_value());
+  unsetenv("OPENBLAS_CORETYPE");
+  unsetenv("OPENBLAS_NUM_THREADS");
+
+  o.blas_threads = 3;
+  o.blas_coretype = "library";
+  TuneBlasForModels(o, HB_PLUGIN_DIR);
+  c = BlasChoiceForModel(o.models[0]);
+  REQUIRE(c.has_value());
+  CHECK(c->source == "library");
+  CHECK(c->threads == 3);
+  CHECK(std::getenv("OPENBLAS_CORETYPE") == nullptr);
+  unsetenv("OPENBLAS_NUM_THREADS");
+
+  // The built-in hashembed: no probe, nothing in the environment.
+  o.models = {Model("hashembed", 1, {-1})};
+  TuneBlasForModels(o, HB_PLUGIN_DIR);
+  CHECK(std::getenv("OPENBLAS_NUM_THREADS") == nullptr);
+  CHECK_FALSE(BlasChoiceForModel(Model("use_lite", 1, {-1})).value().warning.empty());
+  SetProcessBlasChoice(BlasChoice{}, HB_PLUGIN_DIR);
+}
+
 }  // namespace
 }  // namespace hb

@@ -10,6 +10,8 @@
 //                         than the host's capacity claims N but fills only
 //                         what fits, i.e. lies about the count
 //   "device_sleep_ms": M  each device_info call sleeps M ms
+// and "max_tokens": N sets caps.max_tokens; count_tokens (ABI 1.2) counts
+// words (runs of non-spaces).
 // Each live instance adds 256 MiB to device 0's used memory.
 // Texts steer it: "FAIL..." fails that text with HB_ERR_INVALID_ARGUMENT,
 // "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
@@ -79,6 +81,7 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
   *model = reinterpret_cast<void*>(1);
   caps->output_dim = 4;
   caps->max_batch_size = 64;
+  caps->max_tokens = OptionInt(config, "\"max_tokens\"");
   caps->term_functions = kTermFunctions;
   caps->description = "cpu (test)";
   return HB_OK;
@@ -170,6 +173,15 @@ hb_status ExecuteTerm(void*, const hb_term_request* req, hb_term_result* out) {
   return HB_OK;
 }
 
+hb_status CountTokens(void*, const char* text, size_t length, uint32_t* tokens) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < length; ++i) {
+    if (text[i] != ' ' && (i == 0 || text[i - 1] == ' ')) ++n;
+  }
+  *tokens = n;
+  return HB_OK;
+}
+
 const hb_plugin_api kApi = {
     TP_ABI_MINOR >= 1 ? sizeof(hb_plugin_api) : offsetof(hb_plugin_api, device_info),
     TP_ABI_MAJOR,
@@ -185,6 +197,7 @@ const hb_plugin_api kApi = {
     ExecuteText,
     ExecuteTerm,
     DeviceInfo,
+    CountTokens,
 };
 
 }  // namespace

@@ -1,0 +1,77 @@
+// Waiting in tests: polling a condition with a deadline, and a libuv loop
+// the test thread runs until something has happened. Shared by the
+// ei_bridge and daemon unit tests.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace hb::testing {
+
+// Generous on purpose: CI machines are small and shared. A test that waits
+// this long has failed anyway.
+inline constexpr std::chrono::milliseconds kPatience{10000};
+
+// Polls `pred` until it holds or `timeout` passes; returns its last value.
+template <typename Pred>
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout = kPatience) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// A libuv loop run by the test thread, in steps. Everything else the test
+// must serve while the loop runs (a fake peer's socket) is a poller, called
+// once per step.
+class TestLoop {
+ public:
+  TestLoop() { uv_loop_init(&loop_); }
+  ~TestLoop() {
+    // Their owners have closed the handles by now; run the close callbacks
+    // still due, then close the loop. A handle left open fails the test.
+    bool closed = RunUntil([this] { return uv_loop_close(&loop_) == 0; });
+    CHECK(closed);
+  }
+  TestLoop(const TestLoop&) = delete;
+  TestLoop& operator=(const TestLoop&) = delete;
+
+  uv_loop_t* get() { return &loop_; }
+  void AddPoller(std::function<void()> poll) { pollers_.push_back(std::move(poll)); }
+
+  // One step: the loop once without blocking, then the pollers.
+  void Step() {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    for (auto& p : pollers_) p();
+  }
+
+  // Steps until `pred` holds or `timeout` passes; returns pred().
+  template <typename Pred>
+  bool RunUntil(Pred pred, std::chrono::milliseconds timeout = kPatience) {
+    return WaitFor(
+        [&] {
+          Step();
+          return pred();
+        },
+        timeout);
+  }
+
+  // Steps for `d`, for a test that checks something does *not* happen.
+  void RunFor(std::chrono::milliseconds d) {
+    RunUntil([] { return false; }, d);
+  }
+
+ private:
+  uv_loop_t loop_;
+  std::vector<std::function<void()>> pollers_;
+};
+
+}  // namespace hb::testing

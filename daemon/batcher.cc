@@ -38,14 +38,18 @@ Batcher::Batcher(std::string model, BatcherOptions options,
 Batcher::~Batcher() { Drain(); }
 
 Status Batcher::Submit(std::shared_ptr<BatchJob> job) {
-  size_t n = job->kind == BatchJob::Kind::kText ? job->texts.size() : 1;
-  if (job->kind == BatchJob::Kind::kText) {
-    job->output.assign(n * output_dim_, 0.0f);
-    job->status.assign(n, HB_OK);
-    job->messages.assign(n, std::string());
+  const bool text = job->kind == BatchJob::Kind::kText;
+  size_t n = text ? job->texts.size() : 1;
+  // Prepared outside the lock, given to the job only once it is accepted: a
+  // refused job stays as the caller made it.
+  std::vector<float> output;
+  std::vector<hb_status> status;
+  std::vector<std::string> messages;
+  if (text) {
+    output.assign(n * output_dim_, 0.0f);
+    status.assign(n, HB_OK);
+    messages.assign(n, std::string());
   }
-  job->remaining.store(n, std::memory_order_relaxed);
-  job->enqueued = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (draining_) return Unavailable("model '" + model_ + "' is draining");
@@ -54,6 +58,13 @@ Status Batcher::Submit(std::shared_ptr<BatchJob> job) {
       return OutOfRange("model '" + model_ + "' queue is full (" +
                         std::to_string(options_.max_queue) + " texts)");
     }
+    if (text) {
+      job->output = std::move(output);
+      job->status = std::move(status);
+      job->messages = std::move(messages);
+    }
+    job->remaining.store(n, std::memory_order_relaxed);
+    job->enqueued = Clock::now();
     for (size_t i = 0; i < n; ++i) queue_.push_back({job, static_cast<uint32_t>(i)});
     ++stats_.jobs;
     stats_.texts += job->kind == BatchJob::Kind::kText ? n : 0;

@@ -1,0 +1,394 @@
+// Batcher (daemon/batcher.h): the contract of the dynamic batcher, against
+// the test plugin. Its texts steer it (tests/plugins/test_plugin.cc): an
+// embedding is [length, first byte, batch size, executes running on the
+// instance]; "HANG" blocks an instance until the job is cancelled, which is
+// how these tests hold an instance busy while they queue work behind it.
+#include "daemon/batcher.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/daemon/test_util.h"
+
+namespace hb {
+namespace {
+
+using testing::MakeBatcher;
+using testing::TestPlugin;
+using testing::WaitFor;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint32_t kDim = 4;  // the test plugin's output_dim
+
+// A text job whose finish counts its runs in `*finished`.
+std::shared_ptr<BatchJob> TextJob(std::vector<std::string> texts, std::atomic<int>* finished) {
+  auto job = std::make_shared<BatchJob>();
+  job->texts = std::move(texts);
+  job->cancelled = std::make_shared<std::atomic<bool>>(false);
+  job->finish = [finished](BatchJob&) { ++*finished; };
+  return job;
+}
+
+std::shared_ptr<BatchJob> TermJob(std::string function, std::atomic<int>* finished) {
+  auto job = std::make_shared<BatchJob>();
+  job->kind = BatchJob::Kind::kTerm;
+  job->function = std::move(function);
+  job->arity = 1;
+  job->args_etf = *EncodeWithVersion(Term::List({Term::Atom("hi")}));
+  job->cancelled = std::make_shared<std::atomic<bool>>(false);
+  job->finish = [finished](BatchJob&) { ++*finished; };
+  return job;
+}
+
+// Holds one instance in an execute until Release(); the queue is empty and
+// the instance busy once the constructor returns, and the execute over once
+// the destructor has.
+class Blocker {
+ public:
+  explicit Blocker(Batcher& b, uint64_t busy = 1) : job_(TextJob({"HANG"}, &finished_)) {
+    REQUIRE(b.Submit(job_).ok());
+    REQUIRE(WaitFor([&] { return b.Load().busy_instances == busy && b.Load().queue_depth == 0; }));
+  }
+  ~Blocker() {
+    Release();
+    CHECK(WaitFor([this] { return finished(); }));
+  }
+  void Release() { job_->cancelled->store(true); }
+  bool finished() const { return finished_ == 1; }
+
+ private:
+  std::atomic<int> finished_{0};
+  std::shared_ptr<BatchJob> job_;
+};
+
+float Out(const BatchJob& job, size_t text, size_t k) { return job.output[text * kDim + k]; }
+
+TEST_CASE("batcher: batches hold at most max_batch_size texts", "[batcher]") {
+  BatcherOptions o;
+  o.max_batch_size = 3;
+  o.max_queue_delay_us = 1000;
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  auto job = TextJob({"a", "b", "c", "d", "e", "f", "g"}, &finished);
+  {
+    Blocker blocker(*b);
+    REQUIRE(b->Submit(job).ok());
+    CHECK(b->Load().queue_depth == 7);
+  }
+  REQUIRE(WaitFor([&] { return finished == 1; }));
+  // The plugin saw batches of 3, 3 and 1.
+  for (size_t i = 0; i < 6; ++i) CHECK(Out(*job, i, 2) == 3.0f);
+  CHECK(Out(*job, 6, 2) == 1.0f);
+  CHECK(b->Stats().batches == 4);  // and the blocker's own
+}
+
+TEST_CASE("batcher: max_batch_size is capped by the plugin's and is at least 1", "[batcher]") {
+  BatcherOptions o;
+  o.max_batch_size = 1000;
+  CHECK(MakeBatcher(TestPlugin(), o)->options().max_batch_size == 64);  // the plugin's cap
+  o.max_batch_size = 0;
+  CHECK(MakeBatcher(TestPlugin(), o)->options().max_batch_size == 1);
+}
+
+TEST_CASE("batcher: a lone text waits max_queue_delay_us for company, then runs alone",
+          "[batcher]") {
+  BatcherOptions o;
+  o.max_queue_delay_us = 300000;
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  auto job = TextJob({"lone"}, &finished);
+  auto t0 = Clock::now();
+  REQUIRE(b->Submit(job).ok());
+  REQUIRE(WaitFor([&] { return finished == 1; }));
+  CHECK(Clock::now() - t0 >= std::chrono::microseconds(o.max_queue_delay_us));
+  CHECK(Out(*job, 0, 2) == 1.0f);
+}
+
+TEST_CASE("batcher: a full batch runs at once, without waiting out the delay", "[batcher]") {
+  BatcherOptions o;
+  o.max_batch_size = 2;
+  o.max_queue_delay_us = 60'000'000;  // a minute: the test would time out
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  auto first = TextJob({"first"}, &finished);
+  auto second = TextJob({"second"}, &finished);
+  REQUIRE(b->Submit(first).ok());
+  REQUIRE(b->Submit(second).ok());
+  REQUIRE(WaitFor([&] { return finished == 2; }));
+  // Two jobs, one batch: the first waited for the second.
+  CHECK(Out(*first, 0, 2) == 2.0f);
+  CHECK(Out(*second, 0, 2) == 2.0f);
+  CHECK(b->Stats().batches == 1);
+}
+
+TEST_CASE("batcher: instances run in parallel", "[batcher]") {
+  BatcherOptions o;
+  o.max_batch_size = 1;
+  auto b = MakeBatcher(TestPlugin(), o, 2);
+  // Two hanging executes at once: only possible on two instances at a time.
+  Blocker one(*b, 1);
+  Blocker two(*b, 2);
+  CHECK(b->Load().busy_instances == 2);
+  one.Release();
+  two.Release();
+  CHECK(WaitFor([&] { return one.finished() && two.finished(); }));
+}
+
+TEST_CASE("batcher: an instance never runs two executes at once", "[batcher]") {
+  BatcherOptions o;
+  o.max_batch_size = 1;
+  o.max_queue_delay_us = 0;
+  auto b = MakeBatcher(TestPlugin(), o, 2);
+  std::atomic<int> finished{0};
+  std::vector<std::shared_ptr<BatchJob>> jobs;
+  for (int i = 0; i < 12; ++i) jobs.push_back(TextJob({"SLOW"}, &finished));
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 3; ++t) {
+    submitters.emplace_back([&, t] {
+      for (int i = t; i < 12; i += 3) CHECK(b->Submit(jobs[i]).ok());
+    });
+  }
+  for (auto& t : submitters) t.join();
+  REQUIRE(WaitFor([&] { return finished == 12; }));
+  // Element 3: how many executes ran on that instance when this one began.
+  for (const auto& job : jobs) CHECK(Out(*job, 0, 3) == 1.0f);
+}
+
+TEST_CASE("batcher: cancelled texts are dropped before execute and counted", "[batcher]") {
+  BatcherOptions o;
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  auto gone = TextJob({"x", "yy", "zzz"}, &finished);
+  auto live = TextJob({"live"}, &finished);
+  auto gone_term = TermJob("echo", &finished);
+  {
+    Blocker blocker(*b);
+    REQUIRE(b->Submit(gone).ok());
+    REQUIRE(b->Submit(gone_term).ok());
+    REQUIRE(b->Submit(live).ok());
+    gone->cancelled->store(true);
+    gone_term->cancelled->store(true);
+  }
+  REQUIRE(WaitFor([&] { return finished == 3; }));  // a dropped job still finishes
+  BatcherStats st = b->Stats();
+  CHECK(st.dropped_cancelled == 4);
+  CHECK(gone_term->result_etf.empty());  // never executed
+  CHECK(Out(*live, 0, 2) == 1.0f);       // the dropped texts were not in its batch
+  CHECK(st.batches == 2);                // the blocker's and live's
+  CHECK(st.bytes_in == 4 + 4);           // "HANG" and "live"
+}
+
+TEST_CASE("batcher: a job that would overflow max_queue is refused at once and untouched",
+          "[batcher]") {
+  BatcherOptions o;
+  o.max_queue = 2;
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  auto fits = TextJob({"a", "b"}, &finished);
+  auto over = TextJob({"c"}, &finished);
+  auto too_big = TextJob({"a", "b", "c"}, &finished);
+  {
+    Blocker blocker(*b);
+    CHECK(b->Submit(too_big).code() == StatusCode::kOutOfRange);  // alone over the limit
+    REQUIRE(b->Submit(fits).ok());                                 // exactly max_queue
+    Status s = b->Submit(over);
+    CHECK(s.code() == StatusCode::kOutOfRange);
+    CHECK(s.message().find("queue is full") != std::string::npos);
+    CHECK(b->Load().queue_depth == 2);
+  }
+  b->Drain();
+  CHECK(finished == 1);  // `fits` only: a refused job's finish never runs
+  for (const auto& refused : {over, too_big}) {
+    CHECK(refused->output.empty());
+    CHECK(refused->status.empty());
+    CHECK(refused->messages.empty());
+    CHECK(refused->remaining.load() == 0);
+  }
+  BatcherStats st = b->Stats();
+  CHECK(st.rejected_overloaded == 2);
+  CHECK(st.jobs == 2);  // the blocker and `fits`
+}
+
+TEST_CASE("batcher: after Drain, Submit refuses with kUnavailable and leaves the job alone",
+          "[batcher]") {
+  auto b = MakeBatcher(TestPlugin(), BatcherOptions{});
+  b->Drain();
+  std::atomic<int> finished{0};
+  auto job = TextJob({"late"}, &finished);
+  Status s = b->Submit(job);
+  CHECK(s.code() == StatusCode::kUnavailable);
+  CHECK(job->output.empty());
+  CHECK(job->status.empty());
+  CHECK(b->Stats().jobs == 0);
+  b->Drain();  // again: a no-op
+  CHECK(finished == 0);
+}
+
+TEST_CASE("batcher: Drain runs what is queued without waiting out the delay", "[batcher]") {
+  BatcherOptions o;
+  o.max_queue_delay_us = 60'000'000;
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  std::vector<std::shared_ptr<BatchJob>> jobs;
+  for (int i = 0; i < 3; ++i) {
+    jobs.push_back(TextJob({"t" + std::to_string(i)}, &finished));
+    REQUIRE(b->Submit(jobs.back()).ok());
+  }
+  auto t0 = Clock::now();
+  b->Drain();
+  CHECK(Clock::now() - t0 < std::chrono::seconds(30));
+  CHECK(finished == 3);
+  for (const auto& job : jobs) CHECK(job->status[0] == HB_OK);
+  CHECK(b->Stats().queue_depth == 0);
+}
+
+TEST_CASE("batcher: finish runs exactly once per job, on an instance thread, with every text",
+          "[batcher]") {
+  BatcherOptions o;
+  o.max_batch_size = 8;
+  o.max_queue_delay_us = 500;
+  auto b = MakeBatcher(TestPlugin(), o, 2);
+  constexpr int kJobs = 200;
+  std::vector<std::shared_ptr<BatchJob>> jobs;
+  std::vector<std::atomic<int>> runs(kJobs);
+  std::mutex mu;
+  std::set<std::thread::id> finish_threads;
+  for (int i = 0; i < kJobs; ++i) {
+    auto job = std::make_shared<BatchJob>();
+    for (int k = 0; k <= i % 5; ++k) job->texts.push_back(std::string(1 + k, char('a' + i % 26)));
+    job->finish = [&, i](BatchJob&) {
+      ++runs[i];
+      std::lock_guard<std::mutex> lock(mu);
+      finish_threads.insert(std::this_thread::get_id());
+    };
+    jobs.push_back(job);
+  }
+  std::vector<std::thread> submitters;
+  std::set<std::thread::id> submitter_ids = {std::this_thread::get_id()};
+  for (int t = 0; t < 4; ++t) {
+    submitters.emplace_back([&, t] {
+      for (int i = t; i < kJobs; i += 4) CHECK(b->Submit(jobs[i]).ok());
+    });
+    submitter_ids.insert(submitters.back().get_id());
+  }
+  for (auto& t : submitters) t.join();
+  b->Drain();
+  for (int i = 0; i < kJobs; ++i) CHECK(runs[i] == 1);
+  CHECK(finish_threads.size() <= 2);  // one thread per instance
+  for (const auto& id : finish_threads) CHECK(submitter_ids.count(id) == 0);
+  // Each text's embedding is its own, in its own slot.
+  for (const auto& job : jobs) {
+    for (size_t k = 0; k < job->texts.size(); ++k) {
+      CHECK(Out(*job, k, 0) == static_cast<float>(job->texts[k].size()));
+      CHECK(Out(*job, k, 1) == static_cast<float>(job->texts[k][0]));
+    }
+  }
+}
+
+TEST_CASE("batcher: a term job runs alone and returns the plugin's bytes", "[batcher]") {
+  auto b = MakeBatcher(TestPlugin(), BatcherOptions{});
+  std::atomic<int> finished{0};
+  auto before = TextJob({"before"}, &finished);
+  auto echo = TermJob("echo", &finished);
+  auto fail = TermJob("fail", &finished);
+  auto after = TextJob({"after"}, &finished);
+  {
+    Blocker blocker(*b);
+    for (const auto& j : {before, echo, fail, after}) REQUIRE(b->Submit(j).ok());
+  }
+  REQUIRE(WaitFor([&] { return finished == 4; }));
+  CHECK(echo->term_code == HB_OK);
+  CHECK(echo->result_etf == echo->args_etf);
+  CHECK(fail->term_code == HB_ERR_INVALID_ARGUMENT);
+  CHECK(fail->term_message == "refused");
+  // The texts on either side were not batched across the term calls.
+  CHECK(Out(*before, 0, 2) == 1.0f);
+  CHECK(Out(*after, 0, 2) == 1.0f);
+  BatcherStats st = b->Stats();
+  CHECK(st.jobs == 5);
+  CHECK(st.texts == 3);  // term calls are not texts
+  CHECK(st.batches == 5);
+  CHECK(st.errors_by_reason == std::map<std::string, uint64_t>{{"invalid_argument", 1}});
+}
+
+TEST_CASE("batcher: a text's failure fails that text; a failed execute fails its batch",
+          "[batcher]") {
+  BatcherOptions o;
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  auto mixed = TextJob({"ok", "FAIL", "NAN", "BOOM"}, &finished);
+  auto batch_fail = TextJob({"fine", "BATCHFAIL"}, &finished);
+  auto later = TextJob({"later"}, &finished);
+  REQUIRE(b->Submit(mixed).ok());
+  REQUIRE(WaitFor([&] { return finished == 1; }));
+  REQUIRE(b->Submit(batch_fail).ok());
+  REQUIRE(WaitFor([&] { return finished == 2; }));
+  REQUIRE(b->Submit(later).ok());
+  REQUIRE(WaitFor([&] { return finished == 3; }));
+
+  CHECK(mixed->status == std::vector<hb_status>{HB_OK, HB_ERR_INVALID_ARGUMENT, HB_ERR_INTERNAL,
+                                                HB_ERR_INTERNAL});
+  CHECK(mixed->messages[0].empty());
+  CHECK(mixed->messages[1] == "text refused");
+  CHECK(mixed->messages[2] == "model produced a non-finite value");
+  CHECK(mixed->messages[3] == "exploded");
+  CHECK(Out(*mixed, 0, 0) == 2.0f);
+  CHECK(batch_fail->status == std::vector<hb_status>{HB_ERR_INTERNAL, HB_ERR_INTERNAL});
+  CHECK(batch_fail->messages[0].find("batch failed on purpose") != std::string::npos);
+  CHECK(later->status[0] == HB_OK);  // the instance goes on
+
+  BatcherStats st = b->Stats();
+  CHECK(st.batch_errors == 1);
+  CHECK(st.errors_by_reason ==
+        std::map<std::string, uint64_t>{{"internal", 4}, {"invalid_argument", 1}});
+  CHECK(st.bytes_out == 2 * kDim * sizeof(float));  // "ok" and "later"
+}
+
+TEST_CASE("batcher: stats count jobs, texts, batches, bytes and load", "[batcher]") {
+  BatcherOptions o;
+  o.max_batch_size = 2;
+  o.max_queue_delay_us = 0;
+  auto b = MakeBatcher(TestPlugin(), o);
+  std::atomic<int> finished{0};
+  auto job = TextJob({"abc", "de", "f"}, &finished);
+  auto echo = TermJob("echo", &finished);
+  {
+    Blocker blocker(*b);
+    REQUIRE(WaitFor([&] { return b->Load().longest_running_execute_ms >= 20; }));
+    REQUIRE(b->Submit(job).ok());
+    REQUIRE(b->Submit(echo).ok());
+    BatcherStats during = b->Stats();
+    CHECK(during.queue_depth == 4);
+    CHECK(during.busy_instances == 1);
+    CHECK(during.longest_running_execute_ms >= 20);
+  }
+  REQUIRE(WaitFor([&] { return finished == 2; }));
+  REQUIRE(WaitFor([&] { return b->Load().busy_instances == 0; }));
+  BatcherStats st = b->Stats();
+  CHECK(st.jobs == 3);
+  CHECK(st.texts == 4);    // "HANG" and the three
+  CHECK(st.batches == 4);  // HANG, {abc, de}, {f}, echo
+  CHECK(st.batch_size.count() == 4);
+  CHECK(st.batch_size.sum() == 1 + 2 + 1 + 1);
+  CHECK(st.queue_us.count() == 4);
+  CHECK(st.execute_us.count() == 4);
+  CHECK(st.bytes_in == 4 + 3 + 2 + 1 + echo->args_etf.size());
+  CHECK(st.bytes_out == 4 * kDim * sizeof(float) + echo->result_etf.size());
+  CHECK(st.errors_by_reason.empty());
+  CHECK(st.dropped_cancelled == 0);
+  CHECK(st.rejected_overloaded == 0);
+  CHECK(st.queue_depth == 0);
+  CHECK(st.longest_running_execute_ms == 0);
+}
+
+}  // namespace
+}  // namespace hb

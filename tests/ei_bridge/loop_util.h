@@ -38,6 +38,7 @@ class TestLoop {
   ~TestLoop() {
     // Their owners have closed the handles by now; run the close callbacks
     // still due, then close the loop. A handle left open fails the test.
+    pollers_.clear();  // what they serve may be gone
     bool closed = RunUntil([this] { return uv_loop_close(&loop_) == 0; });
     CHECK(closed);
   }

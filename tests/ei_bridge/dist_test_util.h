@@ -1,0 +1,460 @@
+// Real sockets on 127.0.0.1 for the EpmdClient, Connection and DistNode
+// tests: a fake epmd, a peer node that performs the distribution handshake
+// as the connecting side, a DistHandler that records what it is told, and a
+// DistNode on a TestLoop. The fake ends use plain non-blocking sockets served
+// from the loop's pollers, so everything runs on the test thread.
+#pragma once
+
+#include <arpa/inet.h>
+#include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/byte_order.h"
+#include "ei_bridge/dist_node.h"
+#include "ei_bridge/handshake.h"
+#include "tests/ei_bridge/handshake_util.h"
+#include "tests/ei_bridge/loop_util.h"
+
+namespace hb::testing {
+
+using std::chrono::milliseconds;
+
+// `packet` behind its `header`-byte big-endian length.
+inline std::string Framed(std::string_view packet, size_t header = 4) {
+  std::string out;
+  AppendBigEndian(&out, packet.size(), header);
+  out.append(packet.data(), packet.size());
+  return out;
+}
+
+// Sets an environment variable for a scope (ERL_EPMD_PORT).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = getenv(name)) old_ = old;
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// A non-blocking TCP socket listening on 127.0.0.1:`port` (0: any free
+// port); -1 when it cannot. *bound receives the port.
+inline int ListenLocal(uint16_t port, uint16_t* bound) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd, 64) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *bound = ntohs(a.sin_port);
+  return fd;
+}
+
+// A port on 127.0.0.1 where nothing listens (bound once, then released).
+inline uint16_t UnusedPort() {
+  uint16_t port = 0;
+  int fd = ListenLocal(0, &port);
+  REQUIRE(fd >= 0);
+  close(fd);
+  return port;
+}
+
+// epmd as far as ALIVE2 goes: answers each registration request as told,
+// keeps the connection (the registration) open, and can be restarted.
+class FakeEpmd {
+ public:
+  enum class Reply {
+    kAlive2X,  // ALIVE2_X_RESP, 32-bit creation (OTP 23+ epmd)
+    kAlive2,   // ALIVE2_RESP, 16-bit creation (older epmd)
+    kRefuse,   // ALIVE2_X_RESP with result 1: the name is taken
+    kHold,     // no answer (yet)
+  };
+  struct Request {
+    uint16_t port = 0;
+    uint8_t node_type = 0;
+    uint8_t protocol = 0;
+    uint16_t highest = 0;
+    uint16_t lowest = 0;
+    std::string name;
+    std::string extra;
+  };
+
+  explicit FakeEpmd(TestLoop* loop) {
+    listen_fd_ = ListenLocal(0, &port_);
+    REQUIRE(listen_fd_ >= 0);
+    loop->AddPoller([this, alive = alive_] {
+      if (*alive) Poll();
+    });
+  }
+  ~FakeEpmd() {
+    Stop();
+    *alive_ = false;
+  }
+  FakeEpmd(const FakeEpmd&) = delete;
+  FakeEpmd& operator=(const FakeEpmd&) = delete;
+
+  uint16_t port() const { return port_; }
+  Reply reply = Reply::kAlive2X;
+  uint32_t next_creation = 0x5eed0001;  // each answered request takes the next
+  bool split_reply = false;             // write answers one byte per step
+  std::vector<Request> requests;        // every registration request, in order
+
+  // Connections still open (live registrations, or requests unanswered).
+  size_t connections() const { return clients_.size(); }
+  // Closes every connection, as an epmd that restarts (or crashes) does.
+  void DropAll() {
+    for (Client& c : clients_) close(c.fd);
+    clients_.clear();
+  }
+  // epmd is down: nothing listens on its port.
+  void Stop() {
+    DropAll();
+    if (listen_fd_ >= 0) close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  // epmd is back, on the same port.
+  void Restart() {
+    uint16_t bound = 0;
+    listen_fd_ = ListenLocal(port_, &bound);
+    REQUIRE(listen_fd_ >= 0);
+  }
+
+ private:
+  struct Client {
+    int fd;
+    std::string in;
+    std::string out;
+    bool answered = false;
+  };
+
+  void Poll() {
+    for (int fd; listen_fd_ >= 0 && (fd = accept4(listen_fd_, nullptr, nullptr,
+                                                  SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+      clients_.push_back({fd, "", ""});
+    }
+    for (size_t i = 0; i < clients_.size();) {
+      if (Serve(clients_[i])) {
+        ++i;
+      } else {
+        close(clients_[i].fd);
+        clients_.erase(clients_.begin() + static_cast<long>(i));
+      }
+    }
+  }
+
+  // False once the client has gone.
+  bool Serve(Client& c) {
+    char buf[512];
+    for (;;) {
+      ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;
+      break;
+    }
+    if (!c.answered && reply != Reply::kHold && c.in.size() >= 2 &&
+        c.in.size() >= 2 + ReadBigEndian(c.in, 0, 2)) {
+      requests.push_back(Parse(c.in.substr(2)));
+      c.answered = true;
+      c.out = Answer();
+    }
+    if (!c.out.empty()) {
+      size_t n = split_reply ? 1 : c.out.size();
+      ssize_t sent = send(c.fd, c.out.data(), n, MSG_NOSIGNAL);
+      if (sent > 0) c.out.erase(0, static_cast<size_t>(sent));
+    }
+    return true;
+  }
+
+  static Request Parse(const std::string& b) {
+    REQUIRE(b.size() >= 13);
+    CHECK(static_cast<uint8_t>(b[0]) == 120);  // ALIVE2_REQ
+    Request r;
+    r.port = static_cast<uint16_t>(ReadBigEndian(b, 1, 2));
+    r.node_type = static_cast<uint8_t>(b[3]);
+    r.protocol = static_cast<uint8_t>(b[4]);
+    r.highest = static_cast<uint16_t>(ReadBigEndian(b, 5, 2));
+    r.lowest = static_cast<uint16_t>(ReadBigEndian(b, 7, 2));
+    size_t nlen = ReadBigEndian(b, 9, 2);
+    REQUIRE(b.size() >= 13 + nlen);
+    r.name = b.substr(11, nlen);
+    size_t elen = ReadBigEndian(b, 11 + nlen, 2);
+    r.extra = b.substr(13 + nlen, elen);
+    CHECK(b.size() == 13 + nlen + elen);
+    return r;
+  }
+
+  std::string Answer() {
+    std::string out;
+    switch (reply) {
+      case Reply::kAlive2X:
+        out = {char(118), 0};
+        AppendBigEndian(&out, next_creation++, 4);
+        break;
+      case Reply::kAlive2:
+        out = {char(121), 0};
+        AppendBigEndian(&out, next_creation++ & 0xffff, 2);
+        break;
+      case Reply::kRefuse:
+        out = {char(118), 1};
+        AppendBigEndian(&out, 0, 4);
+        break;
+      case Reply::kHold:
+        break;
+    }
+    return out;
+  }
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<Client> clients_;
+  // The loop may outlive this object; its poller checks this first.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// What the connecting side learnt from a handshake.
+struct HandshakeOutcome {
+  std::string status;    // "ok", "not_allowed", "alive", ... ("" when none came)
+  bool up = false;       // the node acknowledged with the right digest
+  std::string node;      // the name in the node's challenge
+  uint64_t node_flags = 0;
+  uint32_t node_creation = 0;
+};
+
+// A peer node connected to the DistNode on `port`, with a blocking connect
+// and non-blocking reads that step the loop until the bytes are there.
+class TestPeer {
+ public:
+  TestPeer(TestLoop* loop, uint16_t port, std::string name = "peer@127.0.0.1")
+      : loop_(loop), name_(std::move(name)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~TestPeer() { Close(); }
+  TestPeer(const TestPeer&) = delete;
+  TestPeer& operator=(const TestPeer&) = delete;
+
+  const std::string& name() const { return name_; }
+  bool connected() const { return connected_; }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+  void SendRaw(std::string_view bytes) {
+    CHECK(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(bytes.size()));
+  }
+  // A packet with a 2-byte (handshake) or 4-byte length.
+  void Send(std::string_view packet, size_t header = 4) { SendRaw(Framed(packet, header)); }
+  void Tick() { Send(""); }
+
+  // The next packet with a `header`-byte length; nullopt when the node
+  // closed first or nothing came in time.
+  std::optional<std::string> Read(size_t header = 4, milliseconds timeout = kPatience) {
+    if (!Fill(header, timeout)) return std::nullopt;
+    size_t len = ReadBigEndian(in_, 0, header);
+    if (!Fill(header + len, timeout)) return std::nullopt;
+    std::string p = in_.substr(header, len);
+    in_.erase(0, header + len);
+    return p;
+  }
+  // The next 4-byte packet that is not a tick; ticks are counted.
+  std::optional<std::string> ReadMessage(milliseconds timeout = kPatience) {
+    for (;;) {
+      std::optional<std::string> p = Read(4, timeout);
+      if (!p || !p->empty()) return p;
+      ++ticks_;
+    }
+  }
+  size_t ticks() const { return ticks_; }
+
+  // True once the node has closed the connection (what came before is
+  // read and dropped).
+  bool WaitClosed(milliseconds timeout = kPatience) {
+    return loop_->RunUntil([this] {
+      Drain();
+      in_.clear();
+      return eof_;
+    }, timeout);
+  }
+
+  // The connecting side of the handshake, to the end or to the first
+  // refusal. `alive_answer` answers a status "alive".
+  HandshakeOutcome Handshake(const std::string& cookie, uint64_t flags = kPeerFlags,
+                             uint32_t creation = 0x0c0ffee0, const char* alive_answer = "true") {
+    HandshakeOutcome h;
+    Send(NamePacket(flags, creation, name_), 2);
+    std::optional<std::string> status = Read(2);
+    if (!status || status->empty() || (*status)[0] != 's') return h;
+    h.status = status->substr(1);
+    if (h.status == "alive") {
+      Send(std::string("s") + alive_answer, 2);
+    } else if (h.status != "ok") {
+      return h;
+    }
+    std::optional<std::string> challenge = Read(2);
+    if (!challenge || challenge->size() < 19 || (*challenge)[0] != 'N') return h;
+    h.node_flags = ReadBigEndian(*challenge, 1, 8);
+    uint32_t node_challenge = static_cast<uint32_t>(ReadBigEndian(*challenge, 9, 4));
+    h.node_creation = static_cast<uint32_t>(ReadBigEndian(*challenge, 13, 4));
+    h.node = challenge->substr(19);
+    const uint32_t ours = 0x600dcafe;
+    Send(ReplyPacket(ours, HandshakeDigest(node_challenge, cookie)), 2);
+    std::optional<std::string> ack = Read(2);
+    h.up = ack && *ack == "a" + HandshakeDigest(ours, cookie);
+    return h;
+  }
+
+ private:
+  // Reads what has arrived without blocking; notes EOF or a reset.
+  void Drain() {
+    char buf[64 * 1024];
+    while (fd_ >= 0 && !eof_) {
+      ssize_t n = recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n > 0) {
+        in_.append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        eof_ = true;
+      } else {
+        break;
+      }
+    }
+  }
+  bool Fill(size_t n, milliseconds timeout) {
+    loop_->RunUntil([&] {
+      Drain();
+      return in_.size() >= n || eof_;
+    }, timeout);
+    return in_.size() >= n;
+  }
+
+  TestLoop* loop_;
+  std::string name_;
+  int fd_ = -1;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::string in_;
+  size_t ticks_ = 0;
+};
+
+// Records what a DistNode tells its handler, in order.
+struct RecordingHandler : DistHandler {
+  std::vector<PeerInfo> ups;
+  std::vector<std::string> downs;
+  std::vector<std::pair<std::string, ControlMessage>> controls;
+  std::vector<std::string> events;  // "up:node", "down:node"
+
+  void OnPeerUp(const PeerInfo& peer) override {
+    ups.push_back(peer);
+    events.push_back("up:" + peer.node);
+  }
+  void OnPeerDown(const std::string& node) override {
+    downs.push_back(node);
+    events.push_back("down:" + node);
+  }
+  void OnControl(const std::string& node, ControlMessage msg) override {
+    controls.emplace_back(node, std::move(msg));
+  }
+};
+
+inline constexpr char kCookie[] = "unit-test-cookie";
+
+// A DistNode on a TestLoop, registered with a FakeEpmd (through
+// $ERL_EPMD_PORT, as the daemon finds epmd), stopped at the end.
+struct NodeFixture {
+  TestLoop loop;
+  FakeEpmd epmd{&loop};
+  ScopedEnv epmd_port{"ERL_EPMD_PORT", std::to_string(epmd.port())};
+  RecordingHandler handler;
+  std::unique_ptr<DistNode> node;
+  bool stopped = false;
+
+  // Small limits, so that the tests of them are quick.
+  static DistConfig Config() {
+    DistConfig c;
+    c.alive = "gpu";
+    c.host = "127.0.0.1";
+    c.cookie = kCookie;
+    c.bind_address = "127.0.0.1";
+    c.handshake_timeout_ms = 5000;
+    return c;
+  }
+
+  ~NodeFixture() { Stop(); }
+
+  // Starts the node; the outcome `ready` reported.
+  Status TryStart(DistConfig c = Config()) {
+    node = std::make_unique<DistNode>(loop.get(), std::move(c), &handler);
+    std::optional<Status> ready;
+    node->Start([&](Status s) { ready = std::move(s); });
+    REQUIRE(loop.RunUntil([&] { return ready.has_value(); }));
+    return *ready;
+  }
+  void Start(DistConfig c = Config()) {
+    Status s = TryStart(std::move(c));
+    INFO(s.message());
+    REQUIRE(s.ok());
+  }
+  void Stop() {
+    if (!node || stopped) return;
+    node->Stop([this] { stopped = true; });
+    CHECK(loop.RunUntil([this] { return stopped; }));
+  }
+
+  // A peer connected to the node's port (the handshake not begun).
+  std::unique_ptr<TestPeer> Connect(const std::string& name = "peer@127.0.0.1") {
+    auto p = std::make_unique<TestPeer>(&loop, node->port(), name);
+    REQUIRE(p->connected());
+    return p;
+  }
+  // A peer past the handshake, reported up to the handler.
+  std::unique_ptr<TestPeer> ConnectUp(const std::string& name = "peer@127.0.0.1") {
+    auto p = Connect(name);
+    HandshakeOutcome h = p->Handshake(kCookie);
+    REQUIRE(h.up);
+    REQUIRE(loop.RunUntil([&] { return node->IsConnected(name); }));
+    return p;
+  }
+};
+
+}  // namespace hb::testing

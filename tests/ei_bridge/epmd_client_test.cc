@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/ei_bridge/dist_test_util.h"
+#include "tests/ei_bridge/fake_epmd.h"
 
 namespace hb {
 namespace {

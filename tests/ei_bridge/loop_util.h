@@ -14,17 +14,19 @@
 
 namespace hb::testing {
 
+using std::chrono::milliseconds;
+
 // Generous on purpose: CI machines are small and shared. A test that waits
 // this long has failed anyway.
-inline constexpr std::chrono::milliseconds kPatience{10000};
+inline constexpr milliseconds kPatience{10000};
 
 // Polls `pred` until it holds or `timeout` passes; returns its last value.
 template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout = kPatience) {
+bool WaitFor(Pred pred, milliseconds timeout = kPatience) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!pred()) {
     if (std::chrono::steady_clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(milliseconds(1));
   }
   return true;
 }
@@ -56,7 +58,7 @@ class TestLoop {
 
   // Steps until `pred` holds or `timeout` passes; returns pred().
   template <typename Pred>
-  bool RunUntil(Pred pred, std::chrono::milliseconds timeout = kPatience) {
+  bool RunUntil(Pred pred, milliseconds timeout = kPatience) {
     return WaitFor(
         [&] {
           Step();
@@ -66,7 +68,7 @@ class TestLoop {
   }
 
   // Steps for `d`, for a test that checks something does *not* happen.
-  void RunFor(std::chrono::milliseconds d) {
+  void RunFor(milliseconds d) {
     RunUntil([] { return false; }, d);
   }
 

@@ -70,6 +70,22 @@ class Blocker {
   std::shared_ptr<BatchJob> job_;
 };
 
+// Submits `jobs` from `threads` threads at once (adding their ids to `*ids`);
+// returns how many Submit refused. Catch's assertions stay on this thread.
+int SubmitConcurrently(Batcher& b, const std::vector<std::shared_ptr<BatchJob>>& jobs,
+                       int threads, std::set<std::thread::id>* ids = nullptr) {
+  std::atomic<int> refused{0};
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < threads; ++t) {
+    submitters.emplace_back([&, t] {
+      for (size_t i = t; i < jobs.size(); i += threads) refused += !b.Submit(jobs[i]).ok();
+    });
+    if (ids) ids->insert(submitters.back().get_id());
+  }
+  for (auto& t : submitters) t.join();
+  return refused;
+}
+
 float Out(const BatchJob& job, size_t text, size_t k) { return job.output[text * kDim + k]; }
 
 TEST_CASE("batcher: batches hold at most max_batch_size texts", "[batcher]") {
@@ -151,13 +167,7 @@ TEST_CASE("batcher: an instance never runs two executes at once", "[batcher]") {
   std::atomic<int> finished{0};
   std::vector<std::shared_ptr<BatchJob>> jobs;
   for (int i = 0; i < 12; ++i) jobs.push_back(TextJob({"SLOW"}, &finished));
-  std::vector<std::thread> submitters;
-  for (int t = 0; t < 3; ++t) {
-    submitters.emplace_back([&, t] {
-      for (int i = t; i < 12; i += 3) CHECK(b->Submit(jobs[i]).ok());
-    });
-  }
-  for (auto& t : submitters) t.join();
+  REQUIRE(SubmitConcurrently(*b, jobs, 3) == 0);
   REQUIRE(WaitFor([&] { return finished == 12; }));
   // Element 3: how many executes ran on that instance when this one began.
   for (const auto& job : jobs) CHECK(Out(*job, 0, 3) == 1.0f);
@@ -272,15 +282,8 @@ TEST_CASE("batcher: finish runs exactly once per job, on an instance thread, wit
     };
     jobs.push_back(job);
   }
-  std::vector<std::thread> submitters;
   std::set<std::thread::id> submitter_ids = {std::this_thread::get_id()};
-  for (int t = 0; t < 4; ++t) {
-    submitters.emplace_back([&, t] {
-      for (int i = t; i < kJobs; i += 4) CHECK(b->Submit(jobs[i]).ok());
-    });
-    submitter_ids.insert(submitters.back().get_id());
-  }
-  for (auto& t : submitters) t.join();
+  REQUIRE(SubmitConcurrently(*b, jobs, 4, &submitter_ids) == 0);
   b->Drain();
   for (int i = 0; i < kJobs; ++i) CHECK(runs[i] == 1);
   CHECK(finish_threads.size() <= 2);  // one thread per instance

@@ -95,16 +95,12 @@ TEST_CASE("batcher: batches hold at most max_batch_size texts", "[batcher]") {
   auto b = MakeBatcher(TestPlugin(), o);
   std::atomic<int> finished{0};
   auto job = TextJob({"a", "b", "c", "d", "e", "f", "g"}, &finished);
-  {
-    Blocker blocker(*b);
-    REQUIRE(b->Submit(job).ok());
-    CHECK(b->Load().queue_depth == 7);
-  }
+  REQUIRE(b->Submit(job).ok());  // all seven queued at once
   REQUIRE(WaitFor([&] { return finished == 1; }));
   // The plugin saw batches of 3, 3 and 1.
   for (size_t i = 0; i < 6; ++i) CHECK(Out(*job, i, 2) == 3.0f);
   CHECK(Out(*job, 6, 2) == 1.0f);
-  CHECK(b->Stats().batches == 4);  // and the blocker's own
+  CHECK(b->Stats().batches == 3);
 }
 
 TEST_CASE("batcher: max_batch_size is capped by the plugin's and is at least 1", "[batcher]") {
@@ -175,26 +171,23 @@ TEST_CASE("batcher: an instance never runs two executes at once", "[batcher]") {
 
 TEST_CASE("batcher: cancelled texts are dropped before execute and counted", "[batcher]") {
   BatcherOptions o;
+  o.max_queue_delay_us = 60'000'000;  // nothing runs before Drain: all is queued
   auto b = MakeBatcher(TestPlugin(), o);
   std::atomic<int> finished{0};
   auto gone = TextJob({"x", "yy", "zzz"}, &finished);
-  auto live = TextJob({"live"}, &finished);
   auto gone_term = TermJob("echo", &finished);
-  {
-    Blocker blocker(*b);
-    REQUIRE(b->Submit(gone).ok());
-    REQUIRE(b->Submit(gone_term).ok());
-    REQUIRE(b->Submit(live).ok());
-    gone->cancelled->store(true);
-    gone_term->cancelled->store(true);
-  }
-  REQUIRE(WaitFor([&] { return finished == 3; }));  // a dropped job still finishes
+  auto live = TextJob({"live"}, &finished);
+  for (const auto& j : {gone, gone_term, live}) REQUIRE(b->Submit(j).ok());
+  gone->cancelled->store(true);
+  gone_term->cancelled->store(true);
+  b->Drain();
+  CHECK(finished == 3);  // a dropped job still finishes
   BatcherStats st = b->Stats();
   CHECK(st.dropped_cancelled == 4);
   CHECK(gone_term->result_etf.empty());  // never executed
   CHECK(Out(*live, 0, 2) == 1.0f);       // the dropped texts were not in its batch
-  CHECK(st.batches == 2);                // the blocker's and live's
-  CHECK(st.bytes_in == 4 + 4);           // "HANG" and "live"
+  CHECK(st.batches == 1);
+  CHECK(st.bytes_in == 4);  // "live" only
 }
 
 TEST_CASE("batcher: a job that would overflow max_queue is refused at once and untouched",
@@ -298,17 +291,17 @@ TEST_CASE("batcher: finish runs exactly once per job, on an instance thread, wit
 }
 
 TEST_CASE("batcher: a term job runs alone and returns the plugin's bytes", "[batcher]") {
-  auto b = MakeBatcher(TestPlugin(), BatcherOptions{});
+  BatcherOptions o;
+  o.max_queue_delay_us = 60'000'000;  // nothing runs before Drain: all is queued
+  auto b = MakeBatcher(TestPlugin(), o);
   std::atomic<int> finished{0};
   auto before = TextJob({"before"}, &finished);
   auto echo = TermJob("echo", &finished);
   auto fail = TermJob("fail", &finished);
   auto after = TextJob({"after"}, &finished);
-  {
-    Blocker blocker(*b);
-    for (const auto& j : {before, echo, fail, after}) REQUIRE(b->Submit(j).ok());
-  }
-  REQUIRE(WaitFor([&] { return finished == 4; }));
+  for (const auto& j : {before, echo, fail, after}) REQUIRE(b->Submit(j).ok());
+  b->Drain();
+  CHECK(finished == 4);
   CHECK(echo->term_code == HB_OK);
   CHECK(echo->result_etf == echo->args_etf);
   CHECK(fail->term_code == HB_ERR_INVALID_ARGUMENT);
@@ -317,9 +310,9 @@ TEST_CASE("batcher: a term job runs alone and returns the plugin's bytes", "[bat
   CHECK(Out(*before, 0, 2) == 1.0f);
   CHECK(Out(*after, 0, 2) == 1.0f);
   BatcherStats st = b->Stats();
-  CHECK(st.jobs == 5);
-  CHECK(st.texts == 3);  // term calls are not texts
-  CHECK(st.batches == 5);
+  CHECK(st.jobs == 4);
+  CHECK(st.texts == 2);  // term calls are not texts
+  CHECK(st.batches == 4);
   CHECK(st.errors_by_reason == std::map<std::string, uint64_t>{{"invalid_argument", 1}});
 }
 
@@ -356,41 +349,58 @@ TEST_CASE("batcher: a text's failure fails that text; a failed execute fails its
   CHECK(st.bytes_out == 2 * kDim * sizeof(float));  // "ok" and "later"
 }
 
-TEST_CASE("batcher: stats count jobs, texts, batches, bytes and load", "[batcher]") {
+TEST_CASE("batcher: stats count jobs, texts, batches and bytes", "[batcher]") {
   BatcherOptions o;
   o.max_batch_size = 2;
-  o.max_queue_delay_us = 0;
+  o.max_queue_delay_us = 60'000'000;
   auto b = MakeBatcher(TestPlugin(), o);
   std::atomic<int> finished{0};
   auto job = TextJob({"abc", "de", "f"}, &finished);
   auto echo = TermJob("echo", &finished);
-  {
-    Blocker blocker(*b);
-    REQUIRE(WaitFor([&] { return b->Load().longest_running_execute_ms >= 20; }));
-    REQUIRE(b->Submit(job).ok());
-    REQUIRE(b->Submit(echo).ok());
-    BatcherStats during = b->Stats();
-    CHECK(during.queue_depth == 4);
-    CHECK(during.busy_instances == 1);
-    CHECK(during.longest_running_execute_ms >= 20);
-  }
-  REQUIRE(WaitFor([&] { return finished == 2; }));
-  REQUIRE(WaitFor([&] { return b->Load().busy_instances == 0; }));
+  REQUIRE(b->Submit(job).ok());
+  REQUIRE(b->Submit(echo).ok());
+  b->Drain();
+  REQUIRE(finished == 2);
   BatcherStats st = b->Stats();
-  CHECK(st.jobs == 3);
-  CHECK(st.texts == 4);    // "HANG" and the three
-  CHECK(st.batches == 4);  // HANG, {abc, de}, {f}, echo
-  CHECK(st.batch_size.count() == 4);
-  CHECK(st.batch_size.sum() == 1 + 2 + 1 + 1);
-  CHECK(st.queue_us.count() == 4);
-  CHECK(st.execute_us.count() == 4);
-  CHECK(st.bytes_in == 4 + 3 + 2 + 1 + echo->args_etf.size());
-  CHECK(st.bytes_out == 4 * kDim * sizeof(float) + echo->result_etf.size());
+  CHECK(st.jobs == 2);
+  CHECK(st.texts == 3);
+  CHECK(st.batches == 3);  // {abc, de}, {f}, echo
+  CHECK(st.batch_size.count() == 3);
+  CHECK(st.batch_size.sum() == 2 + 1 + 1);
+  CHECK(st.queue_us.count() == 3);
+  CHECK(st.execute_us.count() == 3);
+  CHECK(st.bytes_in == 3 + 2 + 1 + echo->args_etf.size());
+  CHECK(st.bytes_out == 3 * kDim * sizeof(float) + echo->result_etf.size());
   CHECK(st.errors_by_reason.empty());
   CHECK(st.dropped_cancelled == 0);
   CHECK(st.rejected_overloaded == 0);
-  CHECK(st.queue_depth == 0);
-  CHECK(st.longest_running_execute_ms == 0);
+  CHECK(st.batch_errors == 0);
+}
+
+TEST_CASE("batcher: load shows the queue, busy instances and the longest execute",
+          "[batcher]") {
+  BatcherOptions o;
+  o.max_queue_delay_us = 0;
+  auto b = MakeBatcher(TestPlugin(), o, 2);
+  std::atomic<int> finished{0};
+  {
+    Blocker blocker(*b);
+    REQUIRE(WaitFor([&] { return b->Load().longest_running_execute_ms >= 20; }));
+    Blocker second(*b, 2);
+    REQUIRE(b->Submit(TextJob({"abc", "de", "f"}, &finished)).ok());
+    BatcherLoad load = b->Load();
+    CHECK(load.queue_depth == 3);
+    CHECK(load.busy_instances == 2);
+    CHECK(load.longest_running_execute_ms >= 20);
+    BatcherStats st = b->Stats();  // the same figures
+    CHECK(st.queue_depth == 3);
+    CHECK(st.busy_instances == 2);
+    CHECK(st.longest_running_execute_ms >= 20);
+  }
+  REQUIRE(WaitFor([&] { return finished == 1 && b->Load().busy_instances == 0; }));
+  BatcherLoad idle = b->Load();
+  CHECK(idle.queue_depth == 0);
+  CHECK(idle.longest_running_execute_ms == 0);
 }
 
 }  // namespace

@@ -63,10 +63,12 @@ struct Fixture {
   Router router;
   Metrics metrics;
   WorkerPool pool{1};  // one thread: tasks run in submission order
-  Dispatcher dispatcher{loop.get(), &router, &pool, &metrics};
+  std::unique_ptr<Dispatcher> dispatcher =
+      std::make_unique<Dispatcher>(loop.get(), &router, &pool, &metrics);
   const std::thread::id loop_thread = std::this_thread::get_id();
   std::vector<std::thread> threads;  // completers of async calls
-  bool closed = false;
+  bool close_called = false;
+  bool closed = false;  // Close's callback ran
 
   Fixture() {
     router.Add("probe", "probe", 0,
@@ -76,10 +78,18 @@ struct Fixture {
     for (auto& t : threads) t.join();
     pool.Shutdown();
     Close();
+    if (!closed) {  // its handle is still in the loop
+      dispatcher.release();
+      loop.Abandon();
+    }
+  }
+  void BeginClose() {
+    close_called = true;
+    dispatcher->Close([this] { closed = true; });
   }
   void Close() {
-    if (closed) return;
-    dispatcher.Close([this] { closed = true; });
+    if (close_called) return;
+    BeginClose();
     CHECK(loop.RunUntil([this] { return closed; }));
   }
   // Runs a worker call behind everything submitted so far and waits for it:
@@ -88,7 +98,7 @@ struct Fixture {
   // Returns the probe call's id.
   uint64_t Settle() {
     Done probe;
-    uint64_t id = dispatcher.Dispatch(Req("probe", "probe"), probe.Fn());
+    uint64_t id = dispatcher->Dispatch(Req("probe", "probe"), probe.Fn());
     REQUIRE(loop.RunUntil([&] { return probe.calls == 1; }));
     return id;
   }
@@ -106,18 +116,18 @@ TEST_CASE("dispatcher: an unrouted call is undef, done before Dispatch returns",
   }));
   Term args = Term::List({Term::Binary("echo hi")});
   Done done;
-  fx.dispatcher.Dispatch(Req("os", "cmd", args), done.Fn());
+  fx.dispatcher->Dispatch(Req("os", "cmd", args), done.Fn());
   REQUIRE(done.calls == 1);
   CHECK(done.thread == fx.loop_thread);
   CallOutcome undef = CallOutcome::Undef("os", "cmd", args);
   CHECK(done.outcome.kind == CallOutcome::Kind::kError);
   CHECK(done.outcome.value == undef.value);
   CHECK(done.outcome.stack == undef.stack);
-  CHECK(fx.dispatcher.inflight() == 0);
+  CHECK(fx.dispatcher->inflight() == 0);
 
   // A routed name with another arity is unrouted too.
   Done wrong_arity;
-  fx.dispatcher.Dispatch(Req("health", "ping", Term::List({Term::Int(1)})), wrong_arity.Fn());
+  fx.dispatcher->Dispatch(Req("health", "ping", Term::List({Term::Int(1)})), wrong_arity.Fn());
   CHECK(wrong_arity.calls == 1);
   CHECK(wrong_arity.outcome.value.is_atom("undef"));
 
@@ -139,13 +149,13 @@ TEST_CASE("dispatcher: an inline route runs on the calling thread and is never i
   r.execution = Route::Execution::kInline;
   r.run = [&](const CallRequest& req) {
     ran_on = std::this_thread::get_id();
-    inflight_during = fx.dispatcher.inflight();
+    inflight_during = fx.dispatcher->inflight();
     return CallOutcome::Return(req.args);
   };
   fx.router.Add("health", "echo", 1, r);
   Term args = Term::List({Term::Atom("x")});
   Done done;
-  fx.dispatcher.Dispatch(Req("health", "echo", args), done.Fn());
+  fx.dispatcher->Dispatch(Req("health", "echo", args), done.Fn());
   REQUIRE(done.calls == 1);
   CHECK(ran_on == fx.loop_thread);
   CHECK(done.thread == fx.loop_thread);
@@ -171,16 +181,16 @@ TEST_CASE("dispatcher: a worker route runs on the pool and completes on the loop
   }));
   Term args = Term::List({Term::Int(7)});
   Done work, bad;
-  uint64_t id1 = fx.dispatcher.Dispatch(Req("m", "work", args), work.Fn());
-  uint64_t id2 = fx.dispatcher.Dispatch(Req("m", "bad"), bad.Fn());
+  uint64_t id1 = fx.dispatcher->Dispatch(Req("m", "work", args), work.Fn());
+  uint64_t id2 = fx.dispatcher->Dispatch(Req("m", "bad"), bad.Fn());
   CHECK(id1 != id2);
   CHECK(work.calls == 0);  // only the loop delivers it
-  CHECK(fx.dispatcher.inflight() == 2);
+  CHECK(fx.dispatcher->inflight() == 2);
   REQUIRE(fx.loop.RunUntil([&] { return work.calls == 1 && bad.calls == 1; }));
   CHECK(ran_on.load() != fx.loop_thread);
   CHECK(work.thread == fx.loop_thread);
   CHECK(work.outcome.value == Term::Int(7));
-  CHECK(fx.dispatcher.inflight() == 0);
+  CHECK(fx.dispatcher->inflight() == 0);
   const CallStats& s = fx.Stats("m", "work");
   CHECK(s.count == 1);
   CHECK(s.bytes_in == EncodedSize(args));
@@ -202,16 +212,16 @@ TEST_CASE("dispatcher: an async route completes from any thread, delivered on th
     done(CallOutcome::Return(Term::Atom("near")));
   }));
   Done far, near;
-  fx.dispatcher.Dispatch(Req("m", "elsewhere"), far.Fn());
-  fx.dispatcher.Dispatch(Req("m", "at_once"), near.Fn());
+  fx.dispatcher->Dispatch(Req("m", "elsewhere"), far.Fn());
+  fx.dispatcher->Dispatch(Req("m", "at_once"), near.Fn());
   CHECK(had_flag);
   CHECK(near.calls == 0);
-  CHECK(fx.dispatcher.inflight() == 2);
+  CHECK(fx.dispatcher->inflight() == 2);
   REQUIRE(fx.loop.RunUntil([&] { return far.calls == 1 && near.calls == 1; }));
   CHECK(far.thread == fx.loop_thread);
   CHECK(far.outcome.value == Term::Atom("far"));
   CHECK(near.outcome.value == Term::Atom("near"));
-  CHECK(fx.dispatcher.inflight() == 0);
+  CHECK(fx.dispatcher->inflight() == 0);
   CHECK(fx.Stats("m", "elsewhere").count == 1);
 }
 
@@ -231,12 +241,12 @@ TEST_CASE("dispatcher: a cancelled call never completes, even when its work fini
   fx.router.Add("m", "later", 0, Async([&](CallRequest, CallDone done) { async_done = done; }));
 
   Done slow, later;
-  uint64_t slow_id = fx.dispatcher.Dispatch(Req("m", "slow"), slow.Fn());
-  uint64_t later_id = fx.dispatcher.Dispatch(Req("m", "later"), later.Fn());
+  uint64_t slow_id = fx.dispatcher->Dispatch(Req("m", "slow"), slow.Fn());
+  uint64_t later_id = fx.dispatcher->Dispatch(Req("m", "later"), later.Fn());
   REQUIRE(WaitFor([&] { return started.load(); }));
-  fx.dispatcher.Cancel(slow_id);
-  fx.dispatcher.Cancel(later_id);
-  CHECK(fx.dispatcher.inflight() == 0);
+  fx.dispatcher->Cancel(slow_id);
+  fx.dispatcher->Cancel(later_id);
+  CHECK(fx.dispatcher->inflight() == 0);
   release.Open();
   fx.threads.emplace_back([&] { async_done(CallOutcome::Return(Ok())); });
   fx.threads.back().join();
@@ -267,11 +277,11 @@ TEST_CASE("dispatcher: a queued worker task whose call was cancelled never runs"
     return CallOutcome::Return(Ok());
   }));
   Done block, skipped;
-  fx.dispatcher.Dispatch(Req("m", "block"), block.Fn());
+  fx.dispatcher->Dispatch(Req("m", "block"), block.Fn());
   REQUIRE(WaitFor([&] { return blocking.load(); }));
-  uint64_t id = fx.dispatcher.Dispatch(Req("m", "skipped"), skipped.Fn());
+  uint64_t id = fx.dispatcher->Dispatch(Req("m", "skipped"), skipped.Fn());
   CHECK(fx.pool.queued() == 1);
-  fx.dispatcher.Cancel(id);
+  fx.dispatcher->Cancel(id);
   release.Open();
   fx.Settle();
   CHECK(block.calls == 1);
@@ -289,14 +299,14 @@ TEST_CASE("dispatcher: inflight counts calls until they complete or are cancelle
   }));
   std::vector<Done> done(3);
   std::vector<uint64_t> ids;
-  for (auto& d : done) ids.push_back(fx.dispatcher.Dispatch(Req("m", "wait"), d.Fn()));
-  CHECK(fx.dispatcher.inflight() == 3);
-  fx.dispatcher.Cancel(ids[1]);
-  CHECK(fx.dispatcher.inflight() == 2);
-  fx.dispatcher.Cancel(ids[1]);  // again: ignored
-  CHECK(fx.dispatcher.inflight() == 2);
+  for (auto& d : done) ids.push_back(fx.dispatcher->Dispatch(Req("m", "wait"), d.Fn()));
+  CHECK(fx.dispatcher->inflight() == 3);
+  fx.dispatcher->Cancel(ids[1]);
+  CHECK(fx.dispatcher->inflight() == 2);
+  fx.dispatcher->Cancel(ids[1]);  // again: ignored
+  CHECK(fx.dispatcher->inflight() == 2);
   release.Open();
-  REQUIRE(fx.loop.RunUntil([&] { return fx.dispatcher.inflight() == 0; }));
+  REQUIRE(fx.loop.RunUntil([&] { return fx.dispatcher->inflight() == 0; }));
   CHECK(done[0].calls == 1);
   CHECK(done[1].calls == 0);
   CHECK(done[2].calls == 1);
@@ -304,22 +314,20 @@ TEST_CASE("dispatcher: inflight counts calls until they complete or are cancelle
 
 TEST_CASE("dispatcher: Cancel of an unknown or finished call is ignored", "[dispatcher]") {
   Fixture fx;
-  fx.dispatcher.Cancel(12345);
+  fx.dispatcher->Cancel(12345);
   Done unrouted;
-  uint64_t id = fx.dispatcher.Dispatch(Req("no", "such"), unrouted.Fn());
-  fx.dispatcher.Cancel(id);
-  fx.dispatcher.Cancel(fx.Settle());  // the probe, finished
+  uint64_t id = fx.dispatcher->Dispatch(Req("no", "such"), unrouted.Fn());
+  fx.dispatcher->Cancel(id);
+  fx.dispatcher->Cancel(fx.Settle());  // the probe, finished
   CHECK(fx.metrics.cancelled_total() == 0);
   CHECK(fx.Stats("probe", "probe").count == 1);
 }
 
 TEST_CASE("dispatcher: Close is libuv's two-step close", "[dispatcher]") {
   Fixture fx;
-  bool closed = false;
-  fx.closed = true;  // this test closes it itself
-  fx.dispatcher.Close([&] { closed = true; });
-  CHECK_FALSE(closed);  // the handle is gone only on a later loop iteration
-  CHECK(fx.loop.RunUntil([&] { return closed; }));
+  fx.BeginClose();
+  CHECK_FALSE(fx.closed);  // the handle is gone only on a later loop iteration
+  CHECK(fx.loop.RunUntil([&] { return fx.closed; }));
 }
 
 }  // namespace

@@ -262,11 +262,9 @@ TEST_CASE("dist node: Stop closes the listener, every connection and the registr
   auto handshaking = fx.Connect("bob@127.0.0.1");
   REQUIRE(fx.loop.RunUntil([&] { return fx.node->stats().connections_accepted == 2; }));
   uint16_t port = fx.node->port();
-  bool done = false;
-  fx.stopped = true;  // stopped here
-  fx.node->Stop([&] { done = true; });
-  CHECK_FALSE(done);  // handles close on later loop iterations
-  REQUIRE(fx.loop.RunUntil([&] { return done; }));
+  fx.BeginStop();
+  CHECK_FALSE(fx.stopped);  // handles close on later loop iterations
+  REQUIRE(fx.loop.RunUntil([&] { return fx.stopped; }));
   CHECK(alice->WaitClosed());
   CHECK(handshaking->WaitClosed());
   CHECK(fx.handler.downs == std::vector<std::string>{"alice@127.0.0.1"});

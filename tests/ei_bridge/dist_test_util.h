@@ -91,8 +91,12 @@ class TestPeer {
   }
   // The next 4-byte packet that is not a tick; ticks are counted.
   std::optional<std::string> ReadMessage(milliseconds timeout = kPatience) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      std::optional<std::string> p = Read(4, timeout);
+      auto left = std::chrono::duration_cast<milliseconds>(deadline -
+                                                           std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      std::optional<std::string> p = Read(4, left);
       if (!p || !p->empty()) return p;
       ++ticks_;
     }
@@ -198,7 +202,8 @@ struct NodeFixture {
   ScopedEnv epmd_port{"ERL_EPMD_PORT", std::to_string(epmd.port())};
   RecordingHandler handler;
   std::unique_ptr<DistNode> node;
-  bool stopped = false;
+  bool stop_called = false;
+  bool stopped = false;  // Stop's `done` ran
 
   // Small limits, so that the tests of them are quick.
   static DistConfig Config() {
@@ -211,7 +216,16 @@ struct NodeFixture {
     return c;
   }
 
-  ~NodeFixture() { Stop(); }
+  ~NodeFixture() {
+    Stop();
+    // A node whose Stop never finished (the test has failed) still has
+    // handles in the loop: freeing it, or running the loop again, would
+    // crash the test binary instead.
+    if (!stopped) {
+      node.release();
+      loop.Abandon();
+    }
+  }
 
   // Starts the node; the outcome `ready` reported.
   Status TryStart(DistConfig c = Config()) {
@@ -226,9 +240,14 @@ struct NodeFixture {
     INFO(s.message());
     REQUIRE(s.ok());
   }
-  void Stop() {
-    if (!node || stopped) return;
+  // Calls Stop; `stopped` is set when its `done` runs.
+  void BeginStop() {
+    stop_called = true;
     node->Stop([this] { stopped = true; });
+  }
+  void Stop() {
+    if (!node || stop_called) return;
+    BeginStop();
     CHECK(loop.RunUntil([this] { return stopped; }));
   }
 

@@ -24,7 +24,8 @@ struct Fixture {
   testing::ScopedEnv env{"ERL_EPMD_PORT", std::to_string(epmd.port())};
   std::unique_ptr<EpmdClient> client;
   std::vector<Result<uint32_t>> firsts;  // what `first` was called with
-  bool closed = false;
+  bool close_called = false;
+  bool closed = false;  // on_closed ran
 
   EpmdClient::Config Config() {
     EpmdClient::Config c;
@@ -44,12 +45,22 @@ struct Fixture {
     REQUIRE(loop.RunUntil([this] { return !firsts.empty(); }));
     return firsts[0];
   }
-  void Close() {
-    if (!client || closed) return;
+  void BeginClose() {
+    close_called = true;
     client->Close([this] { closed = true; });
+  }
+  void Close() {
+    if (!client || close_called) return;
+    BeginClose();
     CHECK(loop.RunUntil([this] { return closed; }));
   }
-  ~Fixture() { Close(); }
+  ~Fixture() {
+    Close();
+    if (!closed) {  // its handles are still in the loop
+      client.release();
+      loop.Abandon();
+    }
+  }
 };
 
 TEST_CASE("epmd client: registers with ALIVE2_REQ and takes ALIVE2_X_RESP's creation",
@@ -166,12 +177,10 @@ TEST_CASE("epmd client: Close drops the registration and finishes in two steps",
   fx.Start();
   REQUIRE(fx.First().ok());
   REQUIRE(fx.epmd.connections() == 1);
-  bool closed = false;
-  fx.closed = true;  // closed here
-  fx.client->Close([&] { closed = true; });
-  CHECK_FALSE(closed);
+  fx.BeginClose();
+  CHECK_FALSE(fx.closed);
   CHECK_FALSE(fx.client->registered());
-  REQUIRE(fx.loop.RunUntil([&] { return closed; }));
+  REQUIRE(fx.loop.RunUntil([&] { return fx.closed; }));
   CHECK(fx.loop.RunUntil([&] { return fx.epmd.connections() == 0; }));
   // Nothing retries after Close.
   fx.loop.RunFor(milliseconds(200));

@@ -77,20 +77,12 @@ struct Fixture {
   ~Fixture() {
     for (auto& t : threads) t.join();
     pool.Shutdown();
-    Close();
-    if (!closed) {  // its handle is still in the loop
-      dispatcher.release();
-      loop.Abandon();
-    }
+    if (!close_called) BeginClose();
+    loop.AwaitClose(dispatcher, closed);
   }
   void BeginClose() {
     close_called = true;
     dispatcher->Close([this] { closed = true; });
-  }
-  void Close() {
-    if (close_called) return;
-    BeginClose();
-    CHECK(loop.RunUntil([this] { return closed; }));
   }
   // Runs a worker call behind everything submitted so far and waits for it:
   // afterwards every earlier worker task has posted its outcome and the

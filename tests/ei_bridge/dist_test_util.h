@@ -217,14 +217,9 @@ struct NodeFixture {
   }
 
   ~NodeFixture() {
-    Stop();
-    // A node whose Stop never finished (the test has failed) still has
-    // handles in the loop: freeing it, or running the loop again, would
-    // crash the test binary instead.
-    if (!stopped) {
-      node.release();
-      loop.Abandon();
-    }
+    if (!node) return;
+    if (!stop_called) BeginStop();
+    loop.AwaitClose(node, stopped);
   }
 
   // Starts the node; the outcome `ready` reported.
@@ -244,11 +239,6 @@ struct NodeFixture {
   void BeginStop() {
     stop_called = true;
     node->Stop([this] { stopped = true; });
-  }
-  void Stop() {
-    if (!node || stop_called) return;
-    BeginStop();
-    CHECK(loop.RunUntil([this] { return stopped; }));
   }
 
   // A peer connected to the node's port (the handshake not begun).

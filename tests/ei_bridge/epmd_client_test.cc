@@ -49,18 +49,12 @@ struct Fixture {
     close_called = true;
     client->Close([this] { closed = true; });
   }
-  void Close() {
-    if (!client || close_called) return;
-    BeginClose();
-    CHECK(loop.RunUntil([this] { return closed; }));
+  bool Close() {
+    if (!client) return true;
+    if (!close_called) BeginClose();
+    return loop.AwaitClose(client, closed);
   }
-  ~Fixture() {
-    Close();
-    if (!closed) {  // its handles are still in the loop
-      client.release();
-      loop.Abandon();
-    }
-  }
+  ~Fixture() { Close(); }
 };
 
 TEST_CASE("epmd client: registers with ALIVE2_REQ and takes ALIVE2_X_RESP's creation",
@@ -194,8 +188,7 @@ TEST_CASE("epmd client: Close works while waiting for epmd, retrying, or never s
     fx.epmd.reply = FakeEpmd::Reply::kHold;
     fx.Start();
     REQUIRE(fx.loop.RunUntil([&] { return fx.epmd.connections() == 1; }));
-    fx.Close();
-    CHECK(fx.closed);
+    CHECK(fx.Close());
   }
   SECTION("between retries") {
     Fixture fx;
@@ -203,14 +196,12 @@ TEST_CASE("epmd client: Close works while waiting for epmd, retrying, or never s
     REQUIRE(fx.First().ok());
     fx.epmd.Stop();
     REQUIRE(fx.loop.RunUntil([&] { return !fx.client->registered(); }));
-    fx.Close();
-    CHECK(fx.closed);
+    CHECK(fx.Close());
   }
   SECTION("never started") {
     Fixture fx;
     fx.client = std::make_unique<EpmdClient>(fx.loop.get(), fx.Config());
-    fx.Close();
-    CHECK(fx.closed);
+    CHECK(fx.Close());
   }
 }
 

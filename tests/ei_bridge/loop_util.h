@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -70,6 +71,19 @@ class TestLoop {
           return pred();
         },
         timeout);
+  }
+
+  // Steps until `closed` (which `owned`'s close callback sets). If that
+  // never comes (the test has failed), `owned` still has handles here: it
+  // is leaked and the loop abandoned, so that the test fails rather than
+  // crashes.
+  template <typename T>
+  bool AwaitClose(std::unique_ptr<T>& owned, const bool& closed) {
+    if (RunUntil([&] { return closed; })) return true;
+    FAIL_CHECK("a close never finished");
+    owned.release();
+    Abandon();
+    return false;
   }
 
   // Steps for `d`, for a test that checks something does *not* happen.

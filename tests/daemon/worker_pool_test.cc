@@ -3,11 +3,15 @@
 #include "daemon/worker_pool.h"
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,6 +22,44 @@ namespace {
 
 using testing::Gate;
 using testing::WaitFor;
+
+// Everything written to stderr (where the daemon logs) while it lives.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    char path[] = "/tmp/hb_stderr_XXXXXX";
+    fd_ = mkstemp(path);
+    REQUIRE(fd_ >= 0);
+    unlink(path);
+    dup2(fd_, STDERR_FILENO);
+  }
+  ~StderrCapture() { Restore(); }
+  // What was written so far; stderr stays captured.
+  std::string Text() const {
+    std::string out;
+    char buf[4096];
+    for (off_t off = 0;;) {
+      ssize_t n = pread(fd_, buf, sizeof(buf), off);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+      off += n;
+    }
+    return out;
+  }
+
+ private:
+  void Restore() {
+    if (saved_ < 0) return;
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+    close(fd_);
+    saved_ = -1;
+  }
+  int saved_ = -1;
+  int fd_ = -1;
+};
 
 TEST_CASE("worker pool: one thread runs tasks in the order submitted", "[worker_pool]") {
   std::mutex mu;
@@ -93,7 +135,7 @@ TEST_CASE("worker pool: a task that throws is logged and the pool carries on", "
   std::string log;
   WorkerPool pool(1);
   {
-    testing::StderrCapture capture;
+    StderrCapture capture;
     pool.Submit([] { throw std::runtime_error("task exploded on purpose"); });
     pool.Submit([] { throw 42; });
     pool.Submit([&] { after = true; });

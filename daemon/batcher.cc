@@ -65,9 +65,7 @@ size_t Batcher::Counted(const BatchJob& job) const { return std::min(Unissued(jo
 
 Status Batcher::Submit(std::shared_ptr<BatchJob> job) {
   const size_t n = job->size();
-  job->issued = 0;
-  job->completed.store(0, std::memory_order_relaxed);
-  job->enqueued = Clock::now();
+  if (n == 0) return InvalidArgument("a job with nothing to do");
   {
     MutexLock lock(&mu_);
     if (draining_) return Unavailable("model '" + model_ + "' is draining");
@@ -76,6 +74,10 @@ Status Batcher::Submit(std::shared_ptr<BatchJob> job) {
       return OutOfRange("model '" + model_ + "' queue is full (" +
                         std::to_string(options_.max_queue) + " texts)");
     }
+    // Accepted: only now is the job the Batcher's to change.
+    job->issued = 0;
+    job->completed.store(0, std::memory_order_relaxed);
+    job->enqueued = Clock::now();
     waiting_ += Counted(*job);
     unissued_ += n;
     ++stats_.jobs;

@@ -87,8 +87,8 @@ class Batcher {
   Batcher& operator=(const Batcher&) = delete;
 
   // kOutOfRange when the queue is full of other work (overloaded);
-  // kUnavailable once draining. On error the job is untouched and `finish`
-  // never runs.
+  // kUnavailable once draining; kInvalidArgument for a job with no text.
+  // On error the job is untouched and `finish` never runs.
   Status Submit(std::shared_ptr<BatchJob> job);
   // Stops accepting, lets queued work finish, joins the instance threads.
   void Drain();
@@ -132,7 +132,8 @@ class Batcher {
   void Run(size_t slot);
   void RunTexts(InstanceHandle* instance, std::vector<Slice>& batch);
   void RunTerm(InstanceHandle* instance, Slice& slice);
-  void Record(const std::vector<Slice>& batch, size_t texts, uint64_t queue_us, uint64_t exec_us,
+  // Counts one executed batch of `texts` texts and `bytes_in` text bytes.
+  void Record(size_t texts, uint64_t bytes_in, uint64_t queue_us, uint64_t exec_us,
               const Status& st, const std::vector<hb_text_result>& results) EXCLUDES(mu_);
 
   const std::string model_;

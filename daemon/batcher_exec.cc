@@ -86,7 +86,9 @@ void Batcher::RunTexts(InstanceHandle* instance, std::vector<Slice>& batch) {
   for (size_t i = 0; i < run.size() && st.ok(); ++i) {
     if (results[i].status == HB_OK) CheckFinite(results[i].embedding, output_dim_, &results[i]);
   }
-  Record(batch, run.size(), queue_us, exec_us, st, results);
+  uint64_t bytes_in = 0;
+  for (const hb_text_request& r : reqs) bytes_in += r.length;
+  Record(run.size(), bytes_in, queue_us, exec_us, st, results);
   if (!st.ok()) HB_LOG_WARN("model '" + model_ + "': execute failed: " + st.message());
   {
     MutexLock lock(&mu_);
@@ -119,16 +121,10 @@ void Batcher::RunTexts(InstanceHandle* instance, std::vector<Slice>& batch) {
   for (Slice& s : batch) Done(*s.job, s.end - s.begin);
 }
 
-void Batcher::Record(const std::vector<Slice>& batch, size_t texts, uint64_t queue_us,
-                     uint64_t exec_us, const Status& st,
-                     const std::vector<hb_text_result>& results) {
-  uint64_t in = 0;
-  for (const Slice& s : batch) {
-    if (Cancelled(*s.job)) continue;
-    for (uint32_t i = s.begin; i < s.end; ++i) in += s.job->texts[i].size();
-  }
+void Batcher::Record(size_t texts, uint64_t bytes_in, uint64_t queue_us, uint64_t exec_us,
+                     const Status& st, const std::vector<hb_text_result>& results) {
   MutexLock lock(&mu_);
-  stats_.bytes_in += in;
+  stats_.bytes_in += bytes_in;
   for (const hb_text_result& r : results) {
     hb_status code = st.ok() ? r.status : HB_ERR_INTERNAL;
     if (code == HB_OK) {

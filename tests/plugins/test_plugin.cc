@@ -17,7 +17,8 @@
 // "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
 // "HANG" sleeps until the host says the request is cancelled (at most 30 s),
 // "STUCK" blocks for 3 s ignoring cancellation, "BATCHFAIL" fails the whole batch. Other texts embed to
-// [len, first byte, batch size, 1.0].
+// [len, first byte, batch size, executes running on this instance] -- the last is 1.0 unless the host
+// overlaps two executes on one instance, which it must never do.
 // Term functions: echo/1 returns its argument list, garbage/0 returns bytes
 // that are not a term, fail/1 returns HB_ERR_INVALID_ARGUMENT, liar/0 claims
 // a result longer than the buffer it allocated.
@@ -49,6 +50,10 @@ const char* const kTermFunctions[] = {"echo/1", "garbage/0", "fail/1", "liar/0",
 std::atomic<uint32_t> g_fake_devices{0};
 std::atomic<uint32_t> g_device_sleep_ms{0};
 std::atomic<uint32_t> g_live_instances{0};
+
+struct Instance {
+  std::atomic<uint32_t> executing{0};  // execute_text calls running on this instance
+};
 
 // The integer after "key": in a flat JSON object; 0 when absent.
 uint32_t OptionInt(const char* config, const char* key) {
@@ -88,11 +93,14 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
 }
 void ModelUnload(void*) {}
 hb_status InstanceCreate(void*, int32_t, void** instance, char*, size_t) {
-  *instance = reinterpret_cast<void*>(1);
+  *instance = new Instance;
   ++g_live_instances;
   return HB_OK;
 }
-void InstanceDestroy(void*) { --g_live_instances; }
+void InstanceDestroy(void* instance) {
+  delete static_cast<Instance*>(instance);
+  --g_live_instances;
+}
 
 hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t* count, char*,
                      size_t) {
@@ -111,21 +119,27 @@ hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t
   return HB_OK;
 }
 
-hb_status ExecuteText(void*, const hb_text_request* reqs, hb_text_result* res, uint32_t count,
-                      char* err, size_t n) {
+hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_result* res,
+                      uint32_t count, char* err, size_t n) {
   for (uint32_t i = 0; i < count; ++i) {
     if (Starts(reqs[i], "BATCHFAIL")) {
       snprintf(err, n, "batch failed on purpose");
       return HB_ERR_INTERNAL;
     }
   }
+  std::atomic<uint32_t>& executing = static_cast<Instance*>(instance)->executing;
+  const uint32_t running = ++executing;  // this call included
+  struct Leave {
+    std::atomic<uint32_t>& n;
+    ~Leave() { --n; }
+  } leave{executing};
   for (uint32_t i = 0; i < count; ++i) {
     const hb_text_request& r = reqs[i];
     float* e = res[i].embedding;
     e[0] = static_cast<float>(r.length);
     e[1] = r.length ? static_cast<float>(static_cast<unsigned char>(r.text[0])) : 0.0f;
     e[2] = static_cast<float>(count);
-    e[3] = 1.0f;
+    e[3] = static_cast<float>(running);
     res[i].status = HB_OK;
     if (Starts(r, "FAIL")) {
       res[i].status = HB_ERR_INVALID_ARGUMENT;

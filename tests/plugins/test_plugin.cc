@@ -10,6 +10,11 @@
 //                         than the host's capacity claims N but fills only
 //                         what fits, i.e. lies about the count
 //   "device_sleep_ms": M  each device_info call sleeps M ms
+// and this model's execute time (the Erlang client's tests and benchmark):
+//   "execute_ms": M       each execute_text call (one batch) sleeps M ms
+//   "execute_ms_file": "PATH"  when PATH holds a number, it replaces
+//                         execute_ms, read at every batch (a test slows a
+//                         running daemon down by writing it)
 // Each live instance adds 256 MiB to device 0's used memory.
 // Texts steer it: "FAIL..." fails that text with HB_ERR_INVALID_ARGUMENT,
 // "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
@@ -28,6 +33,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #ifndef TP_ABI_MAJOR
@@ -57,6 +63,37 @@ uint32_t OptionInt(const char* config, const char* key) {
   return at ? static_cast<uint32_t>(strtoul(at + 1, nullptr, 10)) : 0;
 }
 
+// The string after "key": in a flat JSON object (no escapes); "" when absent.
+std::string OptionString(const char* config, const char* key) {
+  if (config == nullptr) return {};
+  const char* at = strstr(config, key);
+  if (at == nullptr) return {};
+  at = strchr(at + strlen(key), ':');
+  if (at == nullptr) return {};
+  at = strchr(at, '"');
+  if (at == nullptr) return {};
+  const char* end = strchr(at + 1, '"');
+  return end ? std::string(at + 1, end) : std::string();
+}
+
+// One loaded model's options; its instances point at it.
+struct TestModel {
+  uint32_t execute_ms = 0;
+  std::string execute_ms_file;
+};
+
+uint32_t ExecuteMs(const TestModel& m) {
+  if (!m.execute_ms_file.empty()) {
+    if (FILE* f = fopen(m.execute_ms_file.c_str(), "r")) {
+      unsigned ms = 0;
+      int got = fscanf(f, "%u", &ms);
+      fclose(f);
+      if (got == 1) return ms;
+    }
+  }
+  return m.execute_ms;
+}
+
 bool Starts(const hb_text_request& r, const char* p) {
   size_t n = strlen(p);
   return r.length >= n && memcmp(r.text, p, n) == 0;
@@ -76,16 +113,19 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
   }
   if (uint32_t n = OptionInt(config, "\"fake_devices\"")) g_fake_devices = n;
   if (uint32_t ms = OptionInt(config, "\"device_sleep_ms\"")) g_device_sleep_ms = ms;
-  *model = reinterpret_cast<void*>(1);
+  auto* m = new TestModel;
+  m->execute_ms = OptionInt(config, "\"execute_ms\"");
+  m->execute_ms_file = OptionString(config, "\"execute_ms_file\"");
+  *model = m;
   caps->output_dim = 4;
   caps->max_batch_size = 64;
   caps->term_functions = kTermFunctions;
   caps->description = "cpu (test)";
   return HB_OK;
 }
-void ModelUnload(void*) {}
-hb_status InstanceCreate(void*, int32_t, void** instance, char*, size_t) {
-  *instance = reinterpret_cast<void*>(1);
+void ModelUnload(void* model) { delete static_cast<TestModel*>(model); }
+hb_status InstanceCreate(void* model, int32_t, void** instance, char*, size_t) {
+  *instance = model;
   ++g_live_instances;
   return HB_OK;
 }
@@ -108,8 +148,11 @@ hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t
   return HB_OK;
 }
 
-hb_status ExecuteText(void*, const hb_text_request* reqs, hb_text_result* res, uint32_t count,
-                      char* err, size_t n) {
+hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_result* res,
+                      uint32_t count, char* err, size_t n) {
+  if (uint32_t ms = ExecuteMs(*static_cast<const TestModel*>(instance))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
   for (uint32_t i = 0; i < count; ++i) {
     if (Starts(reqs[i], "BATCHFAIL")) {
       snprintf(err, n, "batch failed on purpose");

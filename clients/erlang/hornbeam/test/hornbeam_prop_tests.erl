@@ -218,6 +218,7 @@ no_nodes_test_() ->
 deadline_test_() ->
     {setup, fun start_app/0, fun stop_app/1,
      fun() ->
+             application:set_env(hornbeam, breaker_threshold, 100),
              hornbeam_state:node_put(node(), #{state => up, models => unknown,
                                                configured => true, since => 0}),
              T0 = erlang:monotonic_time(millisecond),

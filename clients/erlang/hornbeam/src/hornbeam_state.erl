@@ -143,8 +143,17 @@ latency_ms(Node) -> latency_us(Node) / 1000.
 %% matching the compiled `nodes' option.
 -spec candidates(atom(), [node()] | all, integer()) -> [hornbeam_balance:candidate()].
 candidates(Model, Filter, Now) ->
+    case candidates(Model, Filter, Now, true) of
+        %% Nodes that said overloaded a moment ago are the last resort.
+        [] -> candidates(Model, Filter, Now, false);
+        Cands -> Cands
+    end.
+
+candidates(Model, Filter, Now, AvoidOverloaded) ->
     Weights = env(weights),
-    Rows = [{N, I} || {N, I} <- known_nodes(), eligible(N, I, Model, Filter, Now)],
+    Rows = [{N, I} || {N, I} <- known_nodes(),
+                      eligible(N, I, Model, Filter, Now),
+                      not (AvoidOverloaded andalso overloaded(I, Now))],
     Lats = [L || {N, _} <- Rows, (L = latency_ms(N)) > 0],
     DefaultLat = case Lats of [] -> 1.0; _ -> lists:sum(Lats) / length(Lats) end,
     [begin
@@ -154,9 +163,8 @@ candidates(Model, Filter, Now) ->
            load => outstanding(N) + Queue / 64, latency_ms => Lat}
      end || {N, I} <- Rows].
 
-eligible(N, #{state := State, models := Models} = I, Model, Filter, Now) ->
+eligible(N, #{state := State, models := Models}, Model, Filter, Now) ->
     (State =:= up orelse State =:= unknown)
-        andalso not overloaded(I, Now)
         andalso (Filter =:= all orelse lists:member(N, Filter))
         andalso (Models =:= unknown orelse Model =:= undefined orelse serves(Models, Model))
         andalso hornbeam_breaker:allows(N, Now).

@@ -11,7 +11,12 @@
 //                         what fits, i.e. lies about the count
 //   "device_sleep_ms": M  each device_info call sleeps M ms
 // and "max_tokens": N sets caps.max_tokens; count_tokens (ABI 1.2) counts
-// words (runs of non-spaces).
+// words (runs of non-spaces);
+// and this model's execute time (the Erlang client's tests and benchmark):
+//   "execute_ms": M       each execute_text call (one batch) sleeps M ms
+//   "execute_ms_file": "PATH"  when PATH holds a number, it replaces
+//                         execute_ms, read at every batch (a test slows a
+//                         running daemon down by writing it)
 // Each live instance adds 256 MiB to device 0's used memory.
 // Texts steer it: "FAIL..." fails that text with HB_ERR_INVALID_ARGUMENT,
 // "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
@@ -31,6 +36,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #ifndef TP_ABI_MAJOR
@@ -51,9 +57,6 @@ std::atomic<uint32_t> g_fake_devices{0};
 std::atomic<uint32_t> g_device_sleep_ms{0};
 std::atomic<uint32_t> g_live_instances{0};
 
-struct Instance {
-  std::atomic<uint32_t> executing{0};  // execute_text calls running on this instance
-};
 
 // The integer after "key": in a flat JSON object; 0 when absent.
 uint32_t OptionInt(const char* config, const char* key) {
@@ -62,6 +65,42 @@ uint32_t OptionInt(const char* config, const char* key) {
   if (at == nullptr) return 0;
   at = strchr(at + strlen(key), ':');
   return at ? static_cast<uint32_t>(strtoul(at + 1, nullptr, 10)) : 0;
+}
+
+// The string after "key": in a flat JSON object (no escapes); "" when absent.
+std::string OptionString(const char* config, const char* key) {
+  if (config == nullptr) return {};
+  const char* at = strstr(config, key);
+  if (at == nullptr) return {};
+  at = strchr(at + strlen(key), ':');
+  if (at == nullptr) return {};
+  at = strchr(at, '"');
+  if (at == nullptr) return {};
+  const char* end = strchr(at + 1, '"');
+  return end ? std::string(at + 1, end) : std::string();
+}
+
+// One loaded model's options; its instances point at it.
+struct TestModel {
+  uint32_t execute_ms = 0;
+  std::string execute_ms_file;
+};
+
+struct Instance {
+  const TestModel* model;
+  std::atomic<uint32_t> executing{0};  // execute_text calls running on this instance
+};
+
+uint32_t ExecuteMs(const TestModel& m) {
+  if (!m.execute_ms_file.empty()) {
+    if (FILE* f = fopen(m.execute_ms_file.c_str(), "r")) {
+      unsigned ms = 0;
+      int got = fscanf(f, "%u", &ms);
+      fclose(f);
+      if (got == 1) return ms;
+    }
+  }
+  return m.execute_ms;
 }
 
 bool Starts(const hb_text_request& r, const char* p) {
@@ -83,7 +122,10 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
   }
   if (uint32_t n = OptionInt(config, "\"fake_devices\"")) g_fake_devices = n;
   if (uint32_t ms = OptionInt(config, "\"device_sleep_ms\"")) g_device_sleep_ms = ms;
-  *model = reinterpret_cast<void*>(1);
+  auto* m = new TestModel;
+  m->execute_ms = OptionInt(config, "\"execute_ms\"");
+  m->execute_ms_file = OptionString(config, "\"execute_ms_file\"");
+  *model = m;
   caps->output_dim = 4;
   caps->max_batch_size = 64;
   caps->max_tokens = OptionInt(config, "\"max_tokens\"");
@@ -91,9 +133,9 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
   caps->description = "cpu (test)";
   return HB_OK;
 }
-void ModelUnload(void*) {}
-hb_status InstanceCreate(void*, int32_t, void** instance, char*, size_t) {
-  *instance = new Instance;
+void ModelUnload(void* model) { delete static_cast<TestModel*>(model); }
+hb_status InstanceCreate(void* model, int32_t, void** instance, char*, size_t) {
+  *instance = new Instance{static_cast<const TestModel*>(model)};
   ++g_live_instances;
   return HB_OK;
 }
@@ -121,6 +163,9 @@ hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t
 
 hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_result* res,
                       uint32_t count, char* err, size_t n) {
+  if (uint32_t ms = ExecuteMs(*static_cast<const Instance*>(instance)->model)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
   for (uint32_t i = 0; i < count; ++i) {
     if (Starts(reqs[i], "BATCHFAIL")) {
       snprintf(err, n, "batch failed on purpose");

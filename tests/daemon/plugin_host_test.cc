@@ -45,6 +45,26 @@ TEST_CASE("ABI major mismatch is refused with a clear message", "[plugin]") {
         std::string::npos);
 }
 
+TEST_CASE("count_tokens (ABI 1.2) is read only from plugins that claim 1.2", "[plugin]") {
+  for (const char* so : {"/testplugin_good.so", "/testplugin_v11.so"}) {
+    auto p = Plugin::Load(kTestDir + so);
+    REQUIRE(p.ok());
+    auto m = ModelHandle::Load(*p, "m", R"({"max_tokens": 3})");
+    REQUIRE(m.ok());
+    CHECK((*m)->caps().max_tokens == 3);
+    auto inst = InstanceHandle::Create(*m, -1);
+    REQUIRE(inst.ok());
+    uint32_t tokens = 0;
+    bool answered = (*inst)->CountTokens("one two  three four", &tokens);
+    if (std::string(so) == "/testplugin_good.so") {
+      CHECK(answered);
+      CHECK(tokens == 4);
+    } else {
+      CHECK_FALSE(answered);  // the table has the field, but 1.1 does not promise it
+    }
+  }
+}
+
 TEST_CASE("a .so without the entry point is refused", "[plugin]") {
   auto p = Plugin::Load(kTestDir + "/notaplugin.so");
   REQUIRE(!p.ok());

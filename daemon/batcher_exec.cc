@@ -8,24 +8,15 @@
 #include "base/catch_all.h"
 #include "base/log.h"
 #include "daemon/batcher.h"
+#include "daemon/batcher_util.h"
 
 namespace hb {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-uint64_t MicrosSince(Clock::time_point t) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
-}
-
-bool Cancelled(const BatchJob& j) {
-  return j.cancelled && j.cancelled->load(std::memory_order_acquire);
-}
-
-void Deliver(BatchJob& job, const TextResult& r) noexcept {
-  if (job.deliver) CatchAll("delivering a result", [&] { job.deliver(r); });
-}
+using batcher_internal::Clock;
+using batcher_internal::Cancelled;
+using batcher_internal::Deliver;
+using batcher_internal::MicrosSince;
 
 // One text that runs (or was refused for its length).
 struct Item {

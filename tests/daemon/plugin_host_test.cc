@@ -10,6 +10,7 @@
 #include "daemon/batcher.h"
 #include "daemon/plugin.h"
 #include "tests/daemon/batch_run.h"
+#include "tests/daemon/test_util.h"
 
 namespace hb {
 namespace {
@@ -17,19 +18,7 @@ namespace {
 const std::string kTestDir = HB_TEST_PLUGIN_DIR;
 const std::string kPluginDir = HB_PLUGIN_DIR;
 
-std::shared_ptr<Batcher> MakeBatcher(const std::string& so, BatcherOptions o, int instances = 1) {
-  auto plugin = Plugin::Load(so);
-  REQUIRE(plugin.ok());
-  auto model = ModelHandle::Load(*plugin, "m", "{}");
-  REQUIRE(model.ok());
-  std::vector<std::unique_ptr<InstanceHandle>> insts;
-  for (int i = 0; i < instances; ++i) {
-    auto inst = InstanceHandle::Create(*model, -1);
-    REQUIRE(inst.ok());
-    insts.push_back(std::move(inst).value());
-  }
-  return std::make_shared<Batcher>("m", o, std::move(insts));
-}
+using testing::MakeBatcher;
 
 // Submits texts as one job and waits for it.
 std::shared_ptr<testing::TextRun> Run(Batcher& b, std::vector<std::string> texts) {

@@ -128,7 +128,11 @@ Status ApplyDefaultModels(Options* o) {
     m.plugin = "hashembed";
     m.max_batch_size = 256;
     m.max_queue_delay_us = 1000;
+    m.cache_bytes = 32ull << 20;  // a modest cache: repeated queries are free
     o->models.push_back(m);
+  }
+  for (ModelConfig& m : o->models) {
+    if (m.max_request_texts == 0) m.max_request_texts = o->max_request_texts;
   }
   if (o->routes_named) return Status::Ok();
   std::string target;

@@ -26,10 +26,11 @@ Result<Options> ParseOptions(int argc, char** argv);
 Status ApplyConfigJson(const std::string& text, Options* o);
 
 // The built-in model set: with no models configured, `default` served by
-// hashembed. With no "routes" in the file, `ml` and `embedding_service`
-// route to the model named `default`, or to the only model there is. Errors
-// when several models are configured, none is `default` and no routes are
-// named: nothing would be served.
+// hashembed (with a 32 MiB result cache). Models without their own
+// max_request_texts take the top-level one. With no "routes" in the file,
+// `ml` and `embedding_service` route to the model named `default`, or to the
+// only model there is. Errors when several models are configured, none is
+// `default` and no routes are named: nothing would be served.
 Status ApplyDefaultModels(Options* o);
 
 // The effective configuration as --check-config prints it (the cookie itself

@@ -206,6 +206,7 @@ const std::vector<Field<Options>>& OptionFields() {
       Integer<O>("metrics_port", &O::metrics_port, -1, 65535, kRestart, "--metrics-port"),
       String<O>("metrics_address", &O::metrics_address, kRestart),
       Integer<O>("drain_timeout_s", &O::drain_timeout_s, 0, 3600, kLive),
+      Integer<O>("max_request_texts", &O::max_request_texts, 1, 100000000, kLive),
       String<O>("plugin_dir", &O::plugin_dir, kRestart, "--plugin-dir"),
       StringList<O>("allowed_peers", &O::allowed_peers, kLive),
       Integer<O>("limits.max_packet_bytes", &O::max_packet_bytes, 1024, 1ull << 31, kLive),
@@ -234,6 +235,8 @@ const std::vector<Field<ModelConfig>>& ModelFields() {
       Integer<M>("max_queue_delay_us", &M::max_queue_delay_us, 0, 10000000, kLive),
       Integer<M>("max_queue", &M::max_queue, 1, 10000000, kLive),
       Integer<M>("stuck_after_ms", &M::stuck_after_ms, 10, 3600000, kLive),
+      Integer<M>("max_request_texts", &M::max_request_texts, 0, 100000000, kLive),
+      Integer<M>("cache_bytes", &M::cache_bytes, 0, 1ull << 40, kLive),
   };
   return kFields;
 }

@@ -26,6 +26,10 @@ struct ModelConfig {
   uint64_t max_queue = 4096;
   // An execute running longer than this marks the model degraded in health.
   uint64_t stuck_after_ms = 10000;
+  // Texts one call may carry; 0 here: the top-level max_request_texts.
+  uint64_t max_request_texts = 0;
+  // The result cache's size (0: off).
+  uint64_t cache_bytes = 0;
 
   // A reload rebuilds a model exactly when this differs.
   bool operator==(const ModelConfig&) const = default;
@@ -55,6 +59,8 @@ struct Options {
   int32_t metrics_port = -1;        // -1 off, 0 ephemeral
   std::string metrics_address = "127.0.0.1";
   uint32_t drain_timeout_s = 30;    // SIGTERM grace for in-flight calls
+  // Texts one batch_encode may carry, for models that set no limit of their own.
+  uint64_t max_request_texts = 1000000;
   std::string plugin_dir;           // empty: next to the binary, else installed path
   std::vector<ModelConfig> models;  // empty: the built-in default (hashembed)
   std::map<std::string, std::string> routes;  // Erlang module -> model

@@ -6,15 +6,18 @@
 
 #include "base/catch_all.h"
 #include "base/log.h"
+#include "daemon/batcher_util.h"
 
 namespace hb {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using batcher_internal::Clock;
+using batcher_internal::Cancelled;
+using batcher_internal::Deliver;
 
-uint64_t MicrosSince(Clock::time_point t) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
+size_t Unissued(const BatchJob& j) { return j.size() - j.issued; }
+size_t Inflight(const BatchJob& j) {
+  return j.issued - j.completed.load(std::memory_order_acquire);
 }
 
 }  // namespace
@@ -34,36 +37,43 @@ Batcher::Batcher(std::string model, BatcherOptions options,
     : model_(std::move(model)),
       options_(Effective(options, instances)),
       output_dim_(instances.empty() ? 0 : instances[0]->model().caps().output_dim),
+      max_tokens_(instances.empty() ? 0 : instances[0]->model().caps().max_tokens),
+      // Enough of one job in flight to keep every instance busy with full
+      // batches and the next one ready; never more than the queue holds.
+      window_(std::max<size_t>(1, std::min<size_t>(options_.max_queue,
+                                                   (instances.size() + 1) *
+                                                       options_.max_batch_size))),
       instances_(std::move(instances)) {
   execute_started_.resize(instances_.size());
-  for (auto& inst : instances_) {
-    InstanceHandle* raw = inst.get();
-    threads_.emplace_back([this, raw] { Run(raw); });
+  for (size_t slot = 0; slot < instances_.size(); ++slot) {
+    threads_.emplace_back([this, slot] { Run(slot); });
   }
 }
 
 Batcher::~Batcher() { Drain(); }
 
+size_t Batcher::Counted(const BatchJob& job) const { return std::min(Unissued(job), window_); }
+
 Status Batcher::Submit(std::shared_ptr<BatchJob> job) {
-  size_t n = job->kind == BatchJob::Kind::kText ? job->texts.size() : 1;
-  if (job->kind == BatchJob::Kind::kText) {
-    job->output.assign(n * output_dim_, 0.0f);
-    job->status.assign(n, HB_OK);
-    job->messages.assign(n, std::string());
-  }
-  job->remaining.store(n, std::memory_order_relaxed);
-  job->enqueued = Clock::now();
+  const size_t n = job->size();
+  if (n == 0) return InvalidArgument("a job with nothing to do");
   {
     MutexLock lock(&mu_);
     if (draining_) return Unavailable("model '" + model_ + "' is draining");
-    if (queue_.size() + n > options_.max_queue) {
+    if (waiting_ + std::min(n, window_) > options_.max_queue) {
       ++stats_.rejected_overloaded;
       return OutOfRange("model '" + model_ + "' queue is full (" +
                         std::to_string(options_.max_queue) + " texts)");
     }
-    for (size_t i = 0; i < n; ++i) queue_.push_back({job, static_cast<uint32_t>(i)});
+    // Accepted: only now is the job the Batcher's to change.
+    job->issued = 0;
+    job->completed.store(0, std::memory_order_relaxed);
+    job->enqueued = Clock::now();
+    waiting_ += Counted(*job);
+    unissued_ += n;
     ++stats_.jobs;
     stats_.texts += job->kind == BatchJob::Kind::kText ? n : 0;
+    pending_[static_cast<int>(job->priority)].push_back(std::move(job));
   }
   cv_.Signal();
   return Status::Ok();
@@ -84,7 +94,7 @@ void Batcher::Drain() {
 
 BatcherLoad Batcher::LoadLocked() const {
   BatcherLoad load;
-  load.queue_depth = queue_.size();
+  load.queue_depth = unissued_;
   auto now = Clock::now();
   for (const auto& t : execute_started_) {
     if (t == Clock::time_point()) continue;
@@ -111,65 +121,104 @@ BatcherStats Batcher::Stats() const {
   return s;
 }
 
-void Batcher::Done(const std::shared_ptr<BatchJob>& job, size_t n) noexcept {
-  if (job->remaining.fetch_sub(n, std::memory_order_acq_rel) == n && job->finish) {
+size_t Batcher::Takeable(Priority p) const {
+  size_t n = 0;
+  for (const auto& job : pending_[static_cast<int>(p)]) {
+    if (Cancelled(*job)) return options_.max_batch_size;  // Take() will drop it
+    size_t room = window_ - std::min(window_, Inflight(*job));
+    n += std::min(Unissued(*job), room);
+    if (n >= options_.max_batch_size) break;  // enough to know a batch is full
+  }
+  return n;
+}
+
+bool Batcher::HasWork() const {
+  return Takeable(Priority::kInteractive) > 0 || Takeable(Priority::kBulk) > 0;
+}
+
+void Batcher::Done(BatchJob& job, size_t n) noexcept {
+  if (n == 0) return;
+  if (job.completed.fetch_add(n, std::memory_order_acq_rel) + n == job.size() && job.finish) {
     // `finish` answers the caller; if it throws, that call's answer is lost
     // (its caller times out) but the instance thread serves on.
-    CatchAll("finishing a call", [&] { job->finish(*job); });
+    CatchAll("finishing a call", [&] { job.finish(job); });
   }
 }
 
-void Batcher::FailUnfinished(std::vector<Item>& batch, const std::string& what) noexcept {
-  for (Item& it : batch) {
-    BatchJob& job = *it.job;
-    if (job.kind == BatchJob::Kind::kText) {
-      job.status[it.index] = HB_ERR_INTERNAL;
-      CatchAll("failing a call", [&] { job.messages[it.index] = "host error: " + what; });
-    } else {
-      job.term_code = HB_ERR_INTERNAL;
-      CatchAll("failing a call", [&] { job.term_message = "host error: " + what; });
+std::vector<Batcher::Slice> Batcher::Take() {
+  const Priority p = Takeable(Priority::kInteractive) > 0 ? Priority::kInteractive
+                                                           : Priority::kBulk;
+  std::deque<std::shared_ptr<BatchJob>>& jobs = pending_[static_cast<int>(p)];
+  std::vector<Slice> batch;
+  size_t room = options_.max_batch_size;
+  for (auto it = jobs.begin(); it != jobs.end() && room > 0;) {
+    BatchJob& job = **it;
+    // A cancelled job's texts not yet issued are dropped at once (finished
+    // by the caller of Take, outside the lock, as a slice with no work).
+    bool cancelled = Cancelled(job);
+    if (job.kind == BatchJob::Kind::kTerm && !batch.empty() && !cancelled) break;  // alone
+    size_t avail = cancelled ? Unissued(job)
+                             : std::min({Unissued(job), room,
+                                         window_ - std::min(window_, Inflight(job))});
+    if (avail == 0) {
+      ++it;
+      continue;  // window full: its results are still coming
     }
-    Done(it.job, 1);
+    size_t before = Counted(job);
+    Slice s{*it, static_cast<uint32_t>(job.issued), static_cast<uint32_t>(job.issued + avail)};
+    job.issued += avail;
+    waiting_ -= before - Counted(job);
+    unissued_ -= avail;
+    if (!cancelled) room -= avail;
+    batch.push_back(std::move(s));
+    it = Unissued(job) == 0 ? jobs.erase(it) : std::next(it);
+    if (job.kind == BatchJob::Kind::kTerm && !cancelled) break;
   }
+  return batch;
 }
 
-void Batcher::Run(InstanceHandle* instance) {
-  size_t slot = 0;
-  for (size_t i = 0; i < instances_.size(); ++i) {
-    if (instances_[i].get() == instance) slot = i;
-  }
-  const auto delay = std::chrono::microseconds(options_.max_queue_delay_us);
+bool Batcher::WaitForBatch(std::vector<Slice>* batch) {
   for (;;) {
-    std::vector<Item> batch;
-    {
-      MutexLock lock(&mu_);
-      while (!draining_ && queue_.empty()) cv_.Wait(&mu_);
-      if (queue_.empty()) return;  // draining and nothing left
-      // Wait for a full batch, but never past the oldest text's deadline.
-      auto deadline = queue_.front().job->enqueued + delay;
-      while (!draining_ && queue_.size() < options_.max_batch_size && Clock::now() < deadline) {
+    if (!HasWork()) {
+      if (draining_ && unissued_ == 0) return false;
+      cv_.Wait(&mu_);
+      continue;
+    }
+    // Continuous batching: an idle model starts at once; while other
+    // instances run, gather a fuller batch for at most max_queue_delay_us.
+    if (busy_ > 0 && !draining_) {
+      Priority p = Takeable(Priority::kInteractive) > 0 ? Priority::kInteractive
+                                                         : Priority::kBulk;
+      const auto& front = pending_[static_cast<int>(p)].front();
+      auto deadline = front->enqueued + std::chrono::microseconds(options_.max_queue_delay_us);
+      if (Takeable(p) < options_.max_batch_size && Clock::now() < deadline) {
         cv_.WaitUntil(&mu_, deadline);
-        if (queue_.empty()) break;
-      }
-      if (queue_.empty()) continue;  // another instance took it
-      if (queue_.front().job->kind == BatchJob::Kind::kTerm) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      } else {
-        while (!queue_.empty() && batch.size() < options_.max_batch_size &&
-               queue_.front().job->kind == BatchJob::Kind::kText) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+        if (Takeable(p) < options_.max_batch_size && Clock::now() < deadline && busy_ > 0) {
+          continue;  // woken early without a full batch: keep gathering
         }
       }
+    }
+    *batch = Take();
+    if (!batch->empty()) return true;
+  }
+}
+
+void Batcher::Run(size_t slot) {
+  InstanceHandle* instance = instances_[slot].get();
+  for (;;) {
+    std::vector<Slice> batch;
+    {
+      MutexLock lock(&mu_);
+      if (!WaitForBatch(&batch)) return;
+      ++busy_;
       execute_started_[slot] = Clock::now();
-      if (!queue_.empty()) cv_.Signal();  // more work for a sibling
+      if (HasWork()) cv_.Signal();  // more for a sibling
     }
     // RunTerm and RunTexts finish no job before everything that can throw
     // is done, so a failure here fails exactly this batch.
     std::string what;
     if (!CatchAll("batch", [&] {
-          if (batch[0].job->kind == BatchJob::Kind::kTerm) {
+          if (batch[0].job->kind == BatchJob::Kind::kTerm && !Cancelled(*batch[0].job)) {
             RunTerm(instance, batch[0]);
           } else {
             RunTexts(instance, batch);
@@ -178,117 +227,29 @@ void Batcher::Run(InstanceHandle* instance) {
       FailUnfinished(batch, what);
     }
     MutexLock lock(&mu_);
+    --busy_;
     execute_started_[slot] = Clock::time_point();
   }
 }
 
-void Batcher::RunTexts(InstanceHandle* instance, std::vector<Item>& batch) {
-  // Drop texts whose caller has gone before spending compute on them.
-  std::vector<Item> live, dropped;
-  live.reserve(batch.size());
-  for (Item& it : batch) {
-    bool gone = it.job->cancelled && it.job->cancelled->load(std::memory_order_acquire);
-    (gone ? dropped : live).push_back(it);
-  }
-  uint64_t queue_us_max = 0;
-  for (Item& it : live) queue_us_max = std::max(queue_us_max, MicrosSince(it.job->enqueued));
-  Status st = Status::Ok();
-  uint64_t exec_us = 0;
-  if (!live.empty()) {
-    std::vector<hb_text_request> reqs(live.size());
-    std::vector<hb_text_result> results(live.size());
-    for (size_t i = 0; i < live.size(); ++i) {
-      const std::string& text = live[i].job->texts[live[i].index];
-      reqs[i].text = text.data();
-      reqs[i].length = text.size();
-      reqs[i].token = live[i].job->cancelled ? CancelToken(live[i].job->cancelled.get()) : 0;
-      results[i].embedding = live[i].job->output.data() + size_t{live[i].index} * output_dim_;
-      results[i].status = HB_OK;
-      results[i].message[0] = '\0';
-    }
-    auto t0 = Clock::now();
-    st = instance->ExecuteText(reqs.data(), results.data(), static_cast<uint32_t>(live.size()));
-    exec_us = MicrosSince(t0);
-    for (size_t i = 0; i < live.size(); ++i) {
-      BatchJob& job = *live[i].job;
-      uint32_t idx = live[i].index;
-      if (!st.ok()) {
-        job.status[idx] = HB_ERR_INTERNAL;
-        job.messages[idx] = st.message();
-        continue;
-      }
-      job.status[idx] = results[i].status;
-      if (results[i].status != HB_OK) {
-        job.messages[idx] =
-            std::string(results[i].message, strnlen(results[i].message, sizeof(results[i].message)));
-        continue;
-      }
-      // A plugin that returns NaN or infinities has failed that text.
-      const float* v = job.output.data() + size_t{idx} * output_dim_;
-      for (uint32_t k = 0; k < output_dim_; ++k) {
-        if (!std::isfinite(v[k])) {
-          job.status[idx] = HB_ERR_INTERNAL;
-          job.messages[idx] = "model produced a non-finite value";
-          break;
-        }
-      }
-    }
-  }
-  {
-    MutexLock lock(&mu_);
-    stats_.dropped_cancelled += dropped.size();
-    for (const Item& it : live) {
-      const BatchJob& job = *it.job;
-      stats_.bytes_in += job.texts[it.index].size();
-      hb_status code = job.status[it.index];
-      if (code == HB_OK) {
-        stats_.bytes_out += uint64_t{output_dim_} * sizeof(float);
-      } else {
-        ++stats_.errors_by_reason[PluginStatusName(code)];
-      }
-    }
-    if (!live.empty()) {
-      ++stats_.batches;
-      stats_.batch_size.Record(live.size());
-      stats_.queue_us.Record(queue_us_max);
-      stats_.execute_us.Record(exec_us);
-      if (!st.ok()) ++stats_.batch_errors;
-    }
-  }
-  if (!st.ok()) HB_LOG_WARN("model '" + model_ + "': execute failed: " + st.message());
-  for (Item& it : dropped) Done(it.job, 1);
-  for (Item& it : live) Done(it.job, 1);
-}
-
-void Batcher::RunTerm(InstanceHandle* instance, Item& item) {
-  BatchJob& job = *item.job;
-  if (job.cancelled && job.cancelled->load(std::memory_order_acquire)) {
-    MutexLock lock(&mu_);
-    ++stats_.dropped_cancelled;
-  } else {
-    hb_term_request req;
-    req.function = job.function.c_str();
-    req.arity = job.arity;
-    req.args = reinterpret_cast<const uint8_t*>(job.args_etf.data());
-    req.args_length = job.args_etf.size();
-    req.token = job.cancelled ? CancelToken(job.cancelled.get()) : 0;
-    auto t0 = Clock::now();
-    uint64_t queued = MicrosSince(job.enqueued);
-    Status st = instance->ExecuteTerm(req, &job.result_etf, &job.term_code);
-    if (!st.ok()) job.term_message = st.message();
-    MutexLock lock(&mu_);
-    stats_.bytes_in += job.args_etf.size();
-    if (job.term_code == HB_OK) {
-      stats_.bytes_out += job.result_etf.size();
+void Batcher::FailUnfinished(std::vector<Slice>& batch, const std::string& what) noexcept {
+  const std::string message = "host error: " + what;
+  for (Slice& s : batch) {
+    BatchJob& job = *s.job;
+    if (job.kind == BatchJob::Kind::kTerm) {
+      job.term_code = HB_ERR_INTERNAL;
+      CatchAll("failing a call", [&] { job.term_message = message; });
     } else {
-      ++stats_.errors_by_reason[PluginStatusName(job.term_code)];
+      for (uint32_t i = s.begin; i < s.end; ++i) {
+        TextResult r;
+        r.index = i;
+        r.status = HB_ERR_INTERNAL;
+        r.message = message;
+        Deliver(job, r);
+      }
     }
-    ++stats_.batches;
-    stats_.batch_size.Record(1);
-    stats_.queue_us.Record(queued);
-    stats_.execute_us.Record(MicrosSince(t0));
+    Done(job, s.end - s.begin);
   }
-  Done(item.job, 1);
 }
 
 }  // namespace hb

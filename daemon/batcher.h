@@ -1,67 +1,52 @@
 // Batcher: the dynamic batcher of one model, in the manner of Triton's
-// dynamic batcher and text-embeddings-inference's queue.
+// dynamic batcher, text-embeddings-inference's queue and vLLM's continuous
+// batching.
 //
-// Calls arrive as Jobs: one text (encode), many texts (batch_encode), or one
-// term call (predict-style). Texts of all jobs go into one FIFO queue; each
-// model instance has its own thread that takes up to max_batch_size texts,
-// waiting at most max_queue_delay_us after the oldest queued text for more to
-// arrive, and runs one execute at a time. Instances run in parallel. Texts
-// whose caller gave up are dropped before execute. A job finishes when its
-// last text does; `finish` then runs on that instance thread.
+// Calls arrive as BatchJobs (batch_job.h): one text, many texts, or one term
+// call. Each model instance has a thread that runs one execute at a time:
+//   * an idle model starts a request at once; while instances are busy,
+//     arrivals gather into the next batch, and an instance that frees up
+//     while others still run waits at most max_queue_delay_us (after the
+//     oldest waiting job arrived) for a fuller batch;
+//   * interactive jobs go first: a batch is formed from interactive texts
+//     whenever any wait, else from bulk ones;
+//   * a job of any size is handed out a window at a time (at most
+//     window() of its texts issued and not yet finished), so a million-text
+//     request streams through in plugin-sized chunks while other calls keep
+//     getting their turn, and the daemon never holds more unfinished rows
+//     than the window;
+//   * texts whose caller gave up are dropped before execute; a cancelled
+//     job's texts not yet issued are dropped at once.
 //
-// Submit() never blocks on execution: a queue over max_queue texts refuses
-// the job at once (the caller answers `overloaded`).
+// Admission: Submit() never blocks. It refuses a job (kOutOfRange: the
+// caller answers `overloaded`) only when the texts already waiting -- each
+// job counted for at most its window -- leave no room for this job's first
+// window: the queue is full of other work, never "this request is big".
 //
-// Thread: Submit, Stats from any thread; Drain from one thread.
+// Thread: Submit, Stats, Load from any thread; Drain from one thread;
+// results are delivered on instance threads.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "base/status.h"
 #include "base/mutex.h"
+#include "base/status.h"
+#include "daemon/batch_job.h"
 #include "daemon/metrics.h"
 #include "daemon/plugin.h"
 
 namespace hb {
 
-struct BatchJob {
-  enum class Kind { kText, kTerm };
-  Kind kind = Kind::kText;
-  // kText
-  std::vector<std::string> texts;
-  std::vector<float> output;          // texts.size() * output_dim, filled by execute
-  std::vector<hb_status> status;      // per text
-  std::vector<std::string> messages;  // per text, on error
-  // kTerm
-  std::string function;
-  uint32_t arity = 0;
-  std::string args_etf;
-  std::string result_etf;
-  hb_status term_code = HB_OK;
-  std::string term_message;
-  // Whole-batch failure (execute returned an error), if any.
-  Status batch_error;
-
-  std::shared_ptr<std::atomic<bool>> cancelled;
-  std::function<void(BatchJob&)> finish;  // once, on an instance thread
-
-  // Internal bookkeeping.
-  std::atomic<size_t> remaining{0};
-  std::chrono::steady_clock::time_point enqueued;
-};
-
 struct BatcherOptions {
   uint32_t max_batch_size = 64;
   uint64_t max_queue_delay_us = 2000;
-  size_t max_queue = 4096;  // texts waiting, all jobs together
+  size_t max_queue = 4096;  // texts waiting, all jobs together (see Submit)
 };
 
 // What health checks need, read without copying the histograms.
@@ -101,8 +86,9 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // kOutOfRange when the queue is full (overloaded); kUnavailable once
-  // draining. On error the job is untouched and `finish` never runs.
+  // kOutOfRange when the queue is full of other work (overloaded);
+  // kUnavailable once draining; kInvalidArgument for a job with no text.
+  // On error the job is untouched and `finish` never runs.
   Status Submit(std::shared_ptr<BatchJob> job);
   // Stops accepting, lets queued work finish, joins the instance threads.
   void Drain();
@@ -111,33 +97,60 @@ class Batcher {
   const std::string& model() const { return model_; }
   uint32_t output_dim() const { return output_dim_; }
   const BatcherOptions& options() const { return options_; }
+  size_t instances() const { return instances_.size(); }
+  // Texts of one job issued and not finished, at most.
+  size_t window() const { return window_; }
+  // The plugin's own limit on tokens per text (0: none it states).
+  uint32_t max_tokens() const { return max_tokens_; }
 
  private:
+  // Texts of one job handed to an instance: job->texts[begin, end).
+  struct Slice {
+    std::shared_ptr<BatchJob> job;
+    uint32_t begin = 0;
+    uint32_t end = 0;
+  };
   // `options` with max_batch_size capped by the plugin's own maximum.
   static BatcherOptions Effective(BatcherOptions options,
                                   const std::vector<std::unique_ptr<InstanceHandle>>& instances);
+  // Counts `n` results of `job` finished; runs `finish` after the last.
+  static void Done(BatchJob& job, size_t n) noexcept;
+  // Marks every text of `batch` failed (internal) and finishes it.
+  static void FailUnfinished(std::vector<Slice>& batch, const std::string& what) noexcept;
+
   BatcherLoad LoadLocked() const REQUIRES(mu_);
-  struct Item {
-    std::shared_ptr<BatchJob> job;
-    uint32_t index;
-  };
-  void Run(InstanceHandle* instance);
-  void RunTexts(InstanceHandle* instance, std::vector<Item>& batch);
-  void RunTerm(InstanceHandle* instance, Item& item);
-  // Counts `n` texts of `job` finished; runs `finish` after the last.
-  static void Done(const std::shared_ptr<BatchJob>& job, size_t n) noexcept;
-  // Marks every item of `batch` failed (internal) and finishes it.
-  static void FailUnfinished(std::vector<Item>& batch, const std::string& what) noexcept;
+  // Texts an instance could take now.
+  size_t Takeable(Priority p) const REQUIRES(mu_);
+  bool HasWork() const REQUIRES(mu_);
+  // How many waiting texts `job` counts for in admission.
+  size_t Counted(const BatchJob& job) const;
+  // Forms the next batch (interactive first); drops cancelled jobs' texts.
+  std::vector<Slice> Take() REQUIRES(mu_);
+  void DropCancelled(std::deque<std::shared_ptr<BatchJob>>* jobs) REQUIRES(mu_);
+  // Waits for work; false when draining and nothing is left.
+  bool WaitForBatch(std::vector<Slice>* batch) REQUIRES(mu_);
+  void Run(size_t slot);
+  void RunTexts(InstanceHandle* instance, std::vector<Slice>& batch);
+  void RunTerm(InstanceHandle* instance, Slice& slice);
+  // Counts one executed batch of `texts` texts and `bytes_in` text bytes.
+  void Record(size_t texts, uint64_t bytes_in, uint64_t queue_us, uint64_t exec_us,
+              const Status& st, const std::vector<hb_text_result>& results) EXCLUDES(mu_);
 
   const std::string model_;
   const BatcherOptions options_;
   const uint32_t output_dim_;
+  const uint32_t max_tokens_;
+  const size_t window_;
   std::vector<std::unique_ptr<InstanceHandle>> instances_;
   std::vector<std::thread> threads_;
 
   mutable Mutex mu_;
   CondVar cv_;
-  std::deque<Item> queue_ GUARDED_BY(mu_);
+  // Jobs with texts not yet issued, oldest first, by priority.
+  std::deque<std::shared_ptr<BatchJob>> pending_[2] GUARDED_BY(mu_);
+  size_t waiting_ GUARDED_BY(mu_) = 0;     // sum of Counted() over pending jobs
+  size_t unissued_ GUARDED_BY(mu_) = 0;    // texts not yet issued, all jobs
+  size_t busy_ GUARDED_BY(mu_) = 0;        // instances executing
   bool draining_ GUARDED_BY(mu_) = false;
   BatcherStats stats_ GUARDED_BY(mu_);
   // Per instance: when its running execute began (time_point() when idle).

@@ -188,6 +188,15 @@ void ModelRegistry::Install(std::vector<Built> built,
       slot->plugin_name = b.plugin_name;
       slot->plugin_version = b.plugin_version;
       slot->plugin = b.plugin;
+      auto serving = std::make_shared<ServingModel>();
+      serving->name = b.config.name;
+      serving->config = b.config;
+      serving->caps = b.caps;
+      serving->plugin_name = b.plugin_name;
+      serving->plugin_version = b.plugin_version;
+      serving->batcher = b.batcher;
+      serving->cache = std::make_shared<ResultCache>(b.config.cache_bytes, b.caps.output_dim);
+      slot->serving = std::move(serving);
       HB_LOG_INFO("model '" + b.config.name + "' ready: plugin " + b.plugin_name + " " +
                   b.plugin_version + ", " + std::to_string(b.config.instances) +
                   " instance(s) on " + DevicesText(b.config.devices) + ", dim " +
@@ -229,13 +238,12 @@ void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& rout
   for (const auto& [module, model] : routes) {
     auto it = slots_.find(model);
     if (it == slots_.end() || it->second->status != ModelStatus::kOk) continue;
-    std::weak_ptr<Slot> weak = it->second;
-    // The route asks for the slot's batcher at call time, so a swap is seen
-    // by the very next call.
-    AddModelRoutes(router_, module, model, it->second->caps, [weak]() -> std::shared_ptr<Batcher> {
-      auto slot = weak.lock();
-      return slot ? slot->batcher : nullptr;
-    });
+    // Routes ask for the serving model at call time, so a swap is seen by
+    // the very next call.
+    ModelLookup lookup;
+    lookup.find = [this](const std::string& name) { return Find(name); };
+    lookup.all = [this] { return All(); };
+    AddModelRoutes(router_, module, model, it->second->caps, lookup);
     routed_modules_.push_back(module);
   }
 }
@@ -307,6 +315,12 @@ void ModelRegistry::OnReloadBuilt() {
   models_ = current_.models;
   routes_ = current_.routes;
   size_t n = reload_result_.size();
+  // A reload empties every result cache: rebuilt models get new ones, and
+  // the others start afresh too, so no answer outlives the reload that an
+  // operator expects to take effect.
+  for (const auto& [name, slot] : slots_) {
+    if (slot->serving) slot->serving->cache->Clear();
+  }
   Install(std::move(reload_result_), routes_);
   reload_result_.clear();
   reload_running_ = false;
@@ -383,6 +397,20 @@ bool ModelRegistry::degraded() const {
   return false;
 }
 
+std::shared_ptr<const ServingModel> ModelRegistry::Find(const std::string& name) const {
+  auto it = slots_.find(name);
+  if (it == slots_.end() || it->second->status != ModelStatus::kOk) return nullptr;
+  return it->second->serving;
+}
+
+std::vector<std::shared_ptr<const ServingModel>> ModelRegistry::All() const {
+  std::vector<std::shared_ptr<const ServingModel>> out;
+  for (const auto& [name, slot] : slots_) {
+    if (slot->serving && slot->status == ModelStatus::kOk) out.push_back(slot->serving);
+  }
+  return out;
+}
+
 RegistrySnapshot ModelRegistry::Snapshot(SnapshotDetail detail) const {
   RegistrySnapshot out;
   out.models.reserve(slots_.size());
@@ -403,6 +431,7 @@ RegistrySnapshot ModelRegistry::Snapshot(SnapshotDetail detail) const {
     } else if (m.serving) {
       m.load = slot->batcher->Load();
     }
+    if (slot->serving) m.cache = slot->serving->cache->Stats();
     m.status = StatusOf(*slot, m.load);
     out.models.push_back(std::move(m));
   }

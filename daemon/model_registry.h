@@ -32,6 +32,7 @@
 #include "daemon/device_monitor.h"
 #include "daemon/model_snapshot.h"
 #include "daemon/router.h"
+#include "daemon/serving_model.h"
 
 namespace hb {
 
@@ -63,6 +64,10 @@ class ModelRegistry {
   // (see DeviceMonitor). kLoad copies no histogram: cheap enough for every
   // health:check. Never waits on a plugin.
   RegistrySnapshot Snapshot(SnapshotDetail detail) const;
+  // The model serving under `name` now (null when it does not serve), and
+  // every serving model: what routes use at call time.
+  std::shared_ptr<const ServingModel> Find(const std::string& name) const;
+  std::vector<std::shared_ptr<const ServingModel>> All() const;
   // A model failed or hangs (status not ok): what Snapshot would say,
   // without copying anything.
   bool degraded() const;
@@ -92,6 +97,7 @@ class ModelRegistry {
     std::string plugin_name;
     std::string plugin_version;
     std::weak_ptr<Plugin> plugin;  // for the device monitor only
+    std::shared_ptr<ServingModel> serving;  // what routes use; null until built
   };
   struct Built {
     ModelConfig config;

@@ -14,6 +14,7 @@
 #include "daemon/batcher.h"
 #include "daemon/device_monitor.h"
 #include "daemon/plugin.h"
+#include "daemon/result_cache.h"
 
 namespace hb {
 
@@ -58,6 +59,7 @@ struct ModelSnapshot {
   BatcherLoad load;      // zero when not serving
   // With SnapshotDetail::kStats and serving; null otherwise.
   std::shared_ptr<const BatcherStats> stats;
+  CacheStats cache;  // zero when not serving
 };
 
 // Configured devices as the logs and health:check show them: "cpu,gpu0".

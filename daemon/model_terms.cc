@@ -16,6 +16,15 @@ Term Summary(const LatencyHistogram& h) {
                     {Term::Atom("mean"), Int(h.count() ? h.sum() / h.count() : 0)}});
 }
 
+Term CacheTerm(const CacheStats& c) {
+  return Term::Map({{Term::Atom("hits"), Int(c.hits)},
+                    {Term::Atom("misses"), Int(c.misses)},
+                    {Term::Atom("evictions"), Int(c.evictions)},
+                    {Term::Atom("bytes"), Int(c.bytes)},
+                    {Term::Atom("entries"), Int(c.entries)},
+                    {Term::Atom("capacity_bytes"), Int(c.capacity_bytes)}});
+}
+
 Term ModelMetrics(const BatcherStats& st) {
   std::vector<std::pair<Term, Term>> reasons;
   for (const auto& [r, c] : st.errors_by_reason) reasons.emplace_back(Term::Atom(r), Int(c));
@@ -78,7 +87,12 @@ Term ModelsHealthTerm(const RegistrySnapshot& snapshot) {
 Term ModelsMetricsTerm(const RegistrySnapshot& snapshot) {
   std::vector<std::pair<Term, Term>> out;
   for (const ModelSnapshot& m : snapshot.models) {
-    if (m.stats) out.emplace_back(Term::Atom(m.name), ModelMetrics(*m.stats));
+    if (!m.stats) continue;
+    Term stats = ModelMetrics(*m.stats);
+    std::vector<std::pair<Term, Term>> pairs;
+    for (size_t i = 0; i + 1 < stats.size(); i += 2) pairs.emplace_back(stats[i], stats[i + 1]);
+    pairs.emplace_back(Term::Atom("cache"), CacheTerm(m.cache));
+    out.emplace_back(Term::Atom(m.name), Term::Map(std::move(pairs)));
   }
   return Term::Map(std::move(out));
 }

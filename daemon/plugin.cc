@@ -254,6 +254,16 @@ Status InstanceHandle::ExecuteText(const hb_text_request* requests, hb_text_resu
   return Status::Ok();
 }
 
+bool InstanceHandle::CountTokens(std::string_view text, uint32_t* tokens) const {
+  const hb_plugin_api* api = model_->plugin()->api();
+  if (api->abi_minor < 2 ||
+      api->struct_size < offsetof(hb_plugin_api, count_tokens) + sizeof(api->count_tokens) ||
+      api->count_tokens == nullptr) {
+    return false;
+  }
+  return api->count_tokens(model_->raw(), text.data(), text.size(), tokens) == HB_OK;
+}
+
 Status InstanceHandle::ExecuteTerm(const hb_term_request& request, std::string* out,
                                    hb_status* code) {
   hb_term_result result;

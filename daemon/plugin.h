@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -106,6 +107,9 @@ class InstanceHandle {
   // Runs execute_text. On a whole-batch failure returns the error; per-text
   // failures are in results[i].status.
   Status ExecuteText(const hb_text_request* requests, hb_text_result* results, uint32_t count);
+  // The plugin's token count for `text` (ABI 1.2 count_tokens); false when
+  // the plugin cannot say. Thread: any instance thread.
+  bool CountTokens(std::string_view text, uint32_t* tokens) const;
   // Runs execute_term. `out` receives the encoded result (host-allocated).
   Status ExecuteTerm(const hb_term_request& request, std::string* out, hb_status* code);
 

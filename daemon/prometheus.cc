@@ -218,6 +218,31 @@ void RenderModels(Writer& w, const RegistrySnapshot& s) {
 }
 
 // Accelerators as plugins report them (Triton: nv_gpu_memory_*_bytes).
+// Result caches (hornbeam_model_cache_*), one series per model.
+void RenderCaches(Writer& w, const RegistrySnapshot& s) {
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t CacheStats::*field;
+  };
+  static const Family kFamilies[] = {
+      {"hornbeam_model_cache_hits_total", "counter", "Texts answered from the result cache.",
+       &CacheStats::hits},
+      {"hornbeam_model_cache_misses_total", "counter", "Texts the result cache did not hold.",
+       &CacheStats::misses},
+      {"hornbeam_model_cache_evictions_total", "counter", "Entries evicted to stay in budget.",
+       &CacheStats::evictions},
+      {"hornbeam_model_cache_bytes", "gauge", "Bytes the result cache holds.", &CacheStats::bytes},
+      {"hornbeam_model_cache_capacity_bytes", "gauge", "The result cache's budget (0: off).",
+       &CacheStats::capacity_bytes},
+  };
+  for (const Family& f : kFamilies) {
+    w.Family(f.name, f.type, f.help);
+    for (const ModelSnapshot& m : s.models) w.Sample(f.name, ModelLabel(m), m.cache.*f.field);
+  }
+}
+
 void RenderDevices(Writer& w, const DeviceMonitor::Snapshot& snap) {
   if (snap.devices.empty()) return;
   auto dev = [](const DeviceMonitor::Device& d) {
@@ -243,6 +268,7 @@ std::string RenderPrometheus(const PrometheusInputs& in) {
   if (in.metrics) RenderCalls(w, *in.metrics);
   if (in.models) {
     RenderModels(w, *in.models);
+    RenderCaches(w, *in.models);
     RenderDevices(w, in.models->devices);
   }
   return w.str();

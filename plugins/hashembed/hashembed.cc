@@ -156,6 +156,7 @@ const hb_plugin_api kApi = {
     Init,                  Fini,                ModelLoad,           ModelUnload,
     InstanceCreate,        InstanceDestroy,     ExecuteText,         nullptr,
     nullptr,  // device_info (1.1): no device
+    nullptr,  // count_tokens (1.2): reads every byte it is given, up to 1 MiB
 };
 
 }  // namespace

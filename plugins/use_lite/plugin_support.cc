@@ -145,6 +145,27 @@ void PrepareBatch(const Host& host, const Tokenizer& tokenizer,
   ids->resize(runnable->size());
 }
 
+hb_status CountTextTokens(const Tokenizer& tokenizer, const char* text, size_t length,
+                          uint32_t* tokens) {
+  if (tokens == nullptr || (text == nullptr && length > 0)) return HB_ERR_INVALID_ARGUMENT;
+  try {
+    std::string_view view(text ? text : "", std::min(length, kMaxTextBytes));
+    while (view.size() < length && !view.empty() &&
+           (static_cast<unsigned char>(text[view.size()]) & 0xC0) == 0x80) {
+      view.remove_suffix(1);  // cut at a UTF-8 sequence boundary, as PrepareBatch does
+    }
+    std::vector<int32_t> ids;
+    std::string error;
+    if (!tokenizer.Encode(view, &ids, &error)) return HB_ERR_INVALID_ARGUMENT;
+    *tokens = static_cast<uint32_t>(ids.size());
+    return HB_OK;
+  } catch (const std::bad_alloc&) {
+    return HB_ERR_RESOURCE;
+  } catch (...) {
+    return HB_ERR_INTERNAL;
+  }
+}
+
 hb_status CheckBatch(const char* plugin, const void* instance, const hb_text_request* requests,
                      const hb_text_result* results, uint32_t count, char* err, size_t err_size) {
   if (instance == nullptr || requests == nullptr || results == nullptr) {

@@ -67,6 +67,12 @@ void PrepareBatch(const Host& host, const Tokenizer& tokenizer,
                   const hb_text_request* requests, hb_text_result* results, uint32_t count,
                   std::vector<uint32_t>* runnable, std::vector<std::vector<int32_t>>* ids);
 
+// The ids the model would read from `text` before cutting it to
+// max_length: what count_tokens (ABI 1.2) reports. Same byte cap and
+// tokenizer as PrepareBatch. Thread-safe (the tokenizer is read-only).
+hb_status CountTextTokens(const Tokenizer& tokenizer, const char* text, size_t length,
+                          uint32_t* tokens);
+
 // Runs `body` (returning hb_status) so that no exception crosses the ABI:
 // bad_alloc becomes HB_ERR_RESOURCE ("<plugin>: out of memory<doing>"),
 // any other exception HB_ERR_INTERNAL with its text in `err`.

@@ -59,6 +59,11 @@ hb_status ModelLoad(void* plugin_state, const char* model_name, const char* conf
       [] { return std::string("cpu (OpenBLAS)"); }, model, caps, err, err_size);
 }
 
+hb_status CountTokens(void* model, const char* text, size_t length, uint32_t* tokens) {
+  if (model == nullptr) return HB_ERR_INVALID_ARGUMENT;
+  return CountTextTokens(static_cast<ModelState*>(model)->loaded.tokenizer, text, length, tokens);
+}
+
 void ModelUnload(void* model) { delete static_cast<ModelState*>(model); }
 
 hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err,
@@ -102,12 +107,12 @@ hb_status ExecuteText(void* instance, const hb_text_request* requests, hb_text_r
   });
 }
 
-// Minor 0: the CPU build uses nothing added after ABI 1.0 (no device to
-// report), so 1.0 hosts load it too.
+// Minor 2: count_tokens, so callers can refuse texts longer than the model
+// reads (truncate => false).
 constexpr hb_plugin_api kApi = {
     .struct_size = sizeof(hb_plugin_api),
     .abi_major = HB_PLUGIN_ABI_MAJOR,
-    .abi_minor = 0,
+    .abi_minor = 2,
     .name = "use_lite",
     .version = "1.0.0",
     .init = Init,
@@ -119,6 +124,7 @@ constexpr hb_plugin_api kApi = {
     .execute_text = ExecuteText,
     .execute_term = nullptr,
     .device_info = nullptr,
+    .count_tokens = CountTokens,
 };
 
 }  // namespace
@@ -126,9 +132,8 @@ constexpr hb_plugin_api kApi = {
 
 extern "C" HB_PLUGIN_EXPORT const hb_plugin_api* hb_plugin_get_api(uint32_t host_abi_major,
                                                                    uint32_t host_abi_minor) {
-  // A host of another major speaks another ABI. Our minor is 0, so every
-  // host of our major can take us (the host checks api->abi_minor <= its own).
-  (void)host_abi_minor;
-  if (host_abi_major != HB_PLUGIN_ABI_MAJOR) return nullptr;
+  // A host of another major speaks another ABI, one of an older minor
+  // would refuse our table anyway (the host checks api->abi_minor <= its own).
+  if (host_abi_major != HB_PLUGIN_ABI_MAJOR || host_abi_minor < 2) return nullptr;
   return &hornbeam::use_lite::kApi;
 }

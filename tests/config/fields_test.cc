@@ -135,6 +135,7 @@ TEST_CASE("the check-config output parses back to the same configuration", "[con
   REQUIRE(ApplyConfigJson(R"({"port": 4000, "limits": {"max_term_depth": 9},
       "models": {"a": {"plugin": "hashembed", "devices": [-1, 0], "options": {"dim": 8}}},
       "routes": {"ml": "a"}, "cookie": "SECRET"})", &o).ok());
+  REQUIRE(ApplyDefaultModels(&o).ok());  // what ParseOptions does before printing
   json out = json::parse(EffectiveConfigJson(o, "/plugins"));
   CHECK(out["cookie"] == "(set, not shown)");
   CHECK(out.dump().find("SECRET") == std::string::npos);

@@ -9,6 +9,8 @@
 
 #include "daemon/batcher.h"
 #include "daemon/plugin.h"
+#include "tests/daemon/batch_run.h"
+#include "tests/daemon/test_util.h"
 
 namespace hb {
 namespace {
@@ -16,38 +18,40 @@ namespace {
 const std::string kTestDir = HB_TEST_PLUGIN_DIR;
 const std::string kPluginDir = HB_PLUGIN_DIR;
 
-std::shared_ptr<Batcher> MakeBatcher(const std::string& so, BatcherOptions o, int instances = 1) {
-  auto plugin = Plugin::Load(so);
-  REQUIRE(plugin.ok());
-  auto model = ModelHandle::Load(*plugin, "m", "{}");
-  REQUIRE(model.ok());
-  std::vector<std::unique_ptr<InstanceHandle>> insts;
-  for (int i = 0; i < instances; ++i) {
-    auto inst = InstanceHandle::Create(*model, -1);
-    REQUIRE(inst.ok());
-    insts.push_back(std::move(inst).value());
-  }
-  return std::make_shared<Batcher>("m", o, std::move(insts));
-}
+using testing::MakeBatcher;
 
 // Submits texts as one job and waits for it.
-std::shared_ptr<BatchJob> Run(Batcher& b, std::vector<std::string> texts) {
-  auto job = std::make_shared<BatchJob>();
-  job->texts = std::move(texts);
-  job->cancelled = std::make_shared<std::atomic<bool>>(false);
-  std::atomic<bool> done{false};
-  job->finish = [&done](BatchJob&) { done = true; };
-  REQUIRE(b.Submit(job).ok());
-  for (int i = 0; i < 2000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  REQUIRE(done);
-  return job;
+std::shared_ptr<testing::TextRun> Run(Batcher& b, std::vector<std::string> texts) {
+  auto run = testing::RunTexts(b, std::move(texts));
+  REQUIRE(run != nullptr);
+  return run;
 }
 
 TEST_CASE("ABI major mismatch is refused with a clear message", "[plugin]") {
   auto p = Plugin::Load(kTestDir + "/testplugin_bad_major.so");
   REQUIRE(!p.ok());
-  CHECK(p.status().message().find("ABI 99.1 is incompatible with host ABI 1.1") !=
+  CHECK(p.status().message().find("ABI 99.2 is incompatible with host ABI 1.2") !=
         std::string::npos);
+}
+
+TEST_CASE("count_tokens (ABI 1.2) is read only from plugins that claim 1.2", "[plugin]") {
+  for (const char* so : {"/testplugin_good.so", "/testplugin_v11.so"}) {
+    auto p = Plugin::Load(kTestDir + so);
+    REQUIRE(p.ok());
+    auto m = ModelHandle::Load(*p, "m", R"({"max_tokens": 3})");
+    REQUIRE(m.ok());
+    CHECK((*m)->caps().max_tokens == 3);
+    auto inst = InstanceHandle::Create(*m, -1);
+    REQUIRE(inst.ok());
+    uint32_t tokens = 0;
+    bool answered = (*inst)->CountTokens("one two  three four", &tokens);
+    if (std::string(so) == "/testplugin_good.so") {
+      CHECK(answered);
+      CHECK(tokens == 4);
+    } else {
+      CHECK_FALSE(answered);  // the table has the field, but 1.1 does not promise it
+    }
+  }
 }
 
 TEST_CASE("a .so without the entry point is refused", "[plugin]") {
@@ -97,25 +101,34 @@ TEST_CASE("one failing text fails only itself", "[plugin][batcher]") {
   CHECK(j->output[2 * 4 + 0] == 4.0f);
 }
 
+// Occupies the model's only instance until `hang->job->cancelled` is set.
+std::shared_ptr<testing::TextRun> Block(Batcher& b) {
+  auto hang = testing::MakeTextRun({"HANG"}, b.output_dim());
+  REQUIRE(b.Submit(hang->job).ok());
+  for (int i = 0; i < 2000 && b.Stats().busy_instances == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE(b.Stats().busy_instances == 1);
+  return hang;
+}
+
 TEST_CASE("texts of concurrent jobs are batched together", "[batcher]") {
   BatcherOptions o;
   o.max_batch_size = 64;
   o.max_queue_delay_us = 50000;
   auto b = MakeBatcher(kTestDir + "/testplugin_good.so", o);
-  std::vector<std::shared_ptr<BatchJob>> jobs;
-  std::atomic<int> done{0};
+  auto hang = Block(*b);
+  std::vector<std::shared_ptr<testing::TextRun>> runs;
   for (int i = 0; i < 32; ++i) {
-    auto job = std::make_shared<BatchJob>();
-    job->texts = {"t" + std::to_string(i)};
-    job->finish = [&done](BatchJob&) { ++done; };
-    REQUIRE(b->Submit(job).ok());
-    jobs.push_back(job);
+    runs.push_back(testing::MakeTextRun({"t" + std::to_string(i)}, b->output_dim()));
+    REQUIRE(b->Submit(runs.back()->job).ok());
   }
-  for (int i = 0; i < 2000 && done < 32; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  REQUIRE(done == 32);
-  // Element 2 is the batch size the plugin saw.
-  CHECK(jobs[31]->output[2] > 1.0f);
-  CHECK(b->Stats().batches < 32);
+  hang->job->cancelled->store(true);
+  for (auto& r : runs) REQUIRE(r->Wait());
+  // Element 2 is the batch size the plugin saw: all 32 gathered while the
+  // instance was busy.
+  CHECK(runs[31]->output[2] == 32.0f);
+  CHECK(b->Stats().batches == 2);
 }
 
 TEST_CASE("a full queue is refused at once", "[batcher]") {
@@ -124,48 +137,41 @@ TEST_CASE("a full queue is refused at once", "[batcher]") {
   o.max_queue_delay_us = 200000;
   o.max_batch_size = 64;
   auto b = MakeBatcher(kTestDir + "/testplugin_good.so", o);
-  auto job = std::make_shared<BatchJob>();
-  job->texts = {"a", "b", "c"};
-  std::atomic<bool> done{false};
-  job->finish = [&done](BatchJob&) { done = true; };
-  REQUIRE(b->Submit(job).ok());
-  auto more = std::make_shared<BatchJob>();
-  more->texts = {"d"};
+  auto hang = Block(*b);
+  auto job = testing::MakeTextRun({"a", "b", "c"}, b->output_dim());
+  REQUIRE(b->Submit(job->job).ok());
+  auto more = testing::MakeTextRun({"d"}, b->output_dim());
   auto t0 = std::chrono::steady_clock::now();
-  Status s = b->Submit(more);
+  Status s = b->Submit(more->job);
   CHECK(s.code() == StatusCode::kOutOfRange);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(50));
   CHECK(b->Stats().rejected_overloaded == 1);
+  hang->job->cancelled->store(true);
   b->Drain();
-  CHECK(done);
+  CHECK(job->finished);
 }
 
 TEST_CASE("cancelled texts are dropped before execute", "[batcher]") {
   BatcherOptions o;
   o.max_queue_delay_us = 100000;
   auto b = MakeBatcher(kTestDir + "/testplugin_good.so", o);
-  auto job = std::make_shared<BatchJob>();
-  job->texts = {"x", "y"};
-  job->cancelled = std::make_shared<std::atomic<bool>>(false);
-  std::atomic<bool> done{false};
-  job->finish = [&done](BatchJob&) { done = true; };
-  REQUIRE(b->Submit(job).ok());
-  job->cancelled->store(true);
-  for (int i = 0; i < 2000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  REQUIRE(done);
+  auto hang = Block(*b);
+  auto job = testing::MakeTextRun({"x", "y"}, b->output_dim());
+  REQUIRE(b->Submit(job->job).ok());
+  job->job->cancelled->store(true);
+  hang->job->cancelled->store(true);
+  REQUIRE(job->Wait());
   CHECK(b->Stats().dropped_cancelled == 2);
-  CHECK(b->Stats().batches == 0);
+  CHECK(b->Stats().batches == 1);  // the blocker's
 }
 
 TEST_CASE("a hanging execute is released by cancellation", "[batcher]") {
   BatcherOptions o;
   o.max_queue_delay_us = 0;
   auto b = MakeBatcher(kTestDir + "/testplugin_good.so", o);
-  auto job = std::make_shared<BatchJob>();
-  job->texts = {"HANG"};
-  job->cancelled = std::make_shared<std::atomic<bool>>(false);
-  std::atomic<bool> done{false};
-  job->finish = [&done](BatchJob&) { done = true; };
+  auto run = testing::MakeTextRun({"HANG"}, b->output_dim());
+  auto& job = run->job;
+  std::atomic<bool>& done = run->finished;
   REQUIRE(b->Submit(job).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(b->Stats().busy_instances == 1);

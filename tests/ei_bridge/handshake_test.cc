@@ -15,6 +15,7 @@
 #include "ei_bridge/dist_flags.h"
 #include "ei_bridge/handshake.h"
 #include "tests/ei_bridge/bytes_util.h"
+#include "tests/ei_bridge/handshake_util.h"
 
 using hb::HandshakeAcceptor;
 using State = hb::HandshakeAcceptor::State;
@@ -22,6 +23,9 @@ using State = hb::HandshakeAcceptor::State;
 namespace {
 
 using hb::testing::Bytes;
+using hb::testing::kPeerFlags;
+using hb::testing::NamePacket;
+using hb::testing::ReplyPacket;
 
 
 const std::string kCookie = "secretcookie";
@@ -31,9 +35,6 @@ const uint32_t kOurChallenge = 12345;
 const uint32_t kPeerChallenge = 4294967295u;
 const uint32_t kOurCreation = 0x11223344u;
 const uint32_t kPeerCreation = 0x6b077604u;
-const uint64_t kPeerFlags = hb::dflag::kMandatory25 | hb::dflag::kMandatory26 |
-                            hb::dflag::kMandatory25Digest | hb::dflag::kDistMonitor |
-                            hb::dflag::kDistMonitorName | hb::dflag::kSpawn | hb::dflag::kAlias;
 
 // erlang:md5(["secretcookie", integer_to_list(12345)])
 const std::string kDigestOurChallenge =
@@ -41,24 +42,6 @@ const std::string kDigestOurChallenge =
 // erlang:md5(["secretcookie", integer_to_list(4294967295)])
 const std::string kDigestPeerChallenge =
     Bytes({251, 244, 153, 109, 29, 103, 61, 24, 21, 42, 141, 100, 119, 153, 108, 177});
-
-// 'N' | Flags:64 | Creation:32 | NameLen:16 | Name
-std::string NamePacket(uint64_t flags, uint32_t creation, std::string_view name) {
-  std::string p = "N";
-  hb::AppendBigEndian(&p, flags, 8);
-  hb::AppendBigEndian(&p, creation, 4);
-  hb::AppendBigEndian(&p, name.size(), 2);
-  p.append(name.data(), name.size());
-  return p;
-}
-
-// 'r' | Challenge:32 | Digest:16
-std::string ReplyPacket(uint32_t peer_challenge, std::string_view digest) {
-  std::string p = "r";
-  hb::AppendBigEndian(&p, peer_challenge, 4);
-  p.append(digest.data(), digest.size());
-  return p;
-}
 
 // 'N' | Flags:64 | Challenge:32 | Creation:32 | NameLen:16 | Name
 std::string ExpectedChallengePacket() {

@@ -29,10 +29,14 @@ cat >"$tmp/config.json" <<JSON
                 "max_queue": 100000},
     "flaky": {"plugin": "testplugin_good", "instances": 2},
     "tiny": {"plugin": "testplugin_good", "max_queue": 2, "max_queue_delay_us": 1000},
-    "broken": {"plugin": "testplugin_bad_major"}
+    "broken": {"plugin": "testplugin_bad_major"},
+    "cached": {"plugin": "hashembed", "max_batch_size": 256, "cache_bytes": 1048576},
+    "short": {"plugin": "testplugin_good", "options": {"max_tokens": 3}},
+    "capped": {"plugin": "hashembed", "max_request_texts": 10}
   },
   "routes": {"ml": "default", "embedding_service": "default", "flaky": "flaky",
-             "tiny": "tiny", "broken": "broken"}
+             "tiny": "tiny", "broken": "broken", "cached": "cached", "short": "short",
+             "capped": "capped"}
 }
 JSON
 
@@ -40,8 +44,8 @@ sname="hbml_$$"
 hb_start_epmd
 hb_start_daemon "$daemon_bin" "$sname" --config "$tmp/config.json"
 
-erlc -o "$tmp" "$here/hb_ml_tests.erl"
+erlc -o "$tmp" "$here/hb_test_lib.erl" "$here/hb_ml_tests.erl" "$here/hb_serving_tests.erl"
 export HB_DAEMON_NODE="$sname@$HB_HOST" HB_PLUGIN_DIR="$tmp/plugins"
 export HB_DAEMON_PID="$(cat "$tmp/daemon.pid")" HB_DAEMON_LOG="$tmp/daemon.log"
 timeout 280 erl -sname "hbmlclient_$$" -setcookie "$HB_COOKIE" -hidden -noshell -pa "$tmp" \
-  -eval 'halt(case eunit:test(hb_ml_tests, [verbose]) of ok -> 0; _ -> 1 end).' </dev/null
+  -eval 'halt(case eunit:test([hb_ml_tests, hb_serving_tests], [verbose]) of ok -> 0; _ -> 1 end).' </dev/null

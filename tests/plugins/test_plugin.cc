@@ -10,12 +10,20 @@
 //                         than the host's capacity claims N but fills only
 //                         what fits, i.e. lies about the count
 //   "device_sleep_ms": M  each device_info call sleeps M ms
+// and "max_tokens": N sets caps.max_tokens; count_tokens (ABI 1.2) counts
+// words (runs of non-spaces);
+// and this model's execute time (the Erlang client's tests and benchmark):
+//   "execute_ms": M       each execute_text call (one batch) sleeps M ms
+//   "execute_ms_file": "PATH"  when PATH holds a number, it replaces
+//                         execute_ms, read at every batch (a test slows a
+//                         running daemon down by writing it)
 // Each live instance adds 256 MiB to device 0's used memory.
 // Texts steer it: "FAIL..." fails that text with HB_ERR_INVALID_ARGUMENT,
 // "BOOM..." with HB_ERR_INTERNAL, "NAN..." returns NaN, "SLOW" sleeps 50 ms,
 // "HANG" sleeps until the host says the request is cancelled (at most 30 s),
 // "STUCK" blocks for 3 s ignoring cancellation, "BATCHFAIL" fails the whole batch. Other texts embed to
-// [len, first byte, batch size, 1.0].
+// [len, first byte, batch size, executes running on this instance] -- the last is 1.0 unless the host
+// overlaps two executes on one instance, which it must never do.
 // Term functions: echo/1 returns its argument list, garbage/0 returns bytes
 // that are not a term, fail/1 returns HB_ERR_INVALID_ARGUMENT, liar/0 claims
 // a result longer than the buffer it allocated.
@@ -28,6 +36,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #ifndef TP_ABI_MAJOR
@@ -48,6 +57,7 @@ std::atomic<uint32_t> g_fake_devices{0};
 std::atomic<uint32_t> g_device_sleep_ms{0};
 std::atomic<uint32_t> g_live_instances{0};
 
+
 // The integer after "key": in a flat JSON object; 0 when absent.
 uint32_t OptionInt(const char* config, const char* key) {
   if (config == nullptr) return 0;
@@ -55,6 +65,42 @@ uint32_t OptionInt(const char* config, const char* key) {
   if (at == nullptr) return 0;
   at = strchr(at + strlen(key), ':');
   return at ? static_cast<uint32_t>(strtoul(at + 1, nullptr, 10)) : 0;
+}
+
+// The string after "key": in a flat JSON object (no escapes); "" when absent.
+std::string OptionString(const char* config, const char* key) {
+  if (config == nullptr) return {};
+  const char* at = strstr(config, key);
+  if (at == nullptr) return {};
+  at = strchr(at + strlen(key), ':');
+  if (at == nullptr) return {};
+  at = strchr(at, '"');
+  if (at == nullptr) return {};
+  const char* end = strchr(at + 1, '"');
+  return end ? std::string(at + 1, end) : std::string();
+}
+
+// One loaded model's options; its instances point at it.
+struct TestModel {
+  uint32_t execute_ms = 0;
+  std::string execute_ms_file;
+};
+
+struct Instance {
+  const TestModel* model;
+  std::atomic<uint32_t> executing{0};  // execute_text calls running on this instance
+};
+
+uint32_t ExecuteMs(const TestModel& m) {
+  if (!m.execute_ms_file.empty()) {
+    if (FILE* f = fopen(m.execute_ms_file.c_str(), "r")) {
+      unsigned ms = 0;
+      int got = fscanf(f, "%u", &ms);
+      fclose(f);
+      if (got == 1) return ms;
+    }
+  }
+  return m.execute_ms;
 }
 
 bool Starts(const hb_text_request& r, const char* p) {
@@ -76,20 +122,27 @@ hb_status ModelLoad(void*, const char*, const char* config, void** model, hb_mod
   }
   if (uint32_t n = OptionInt(config, "\"fake_devices\"")) g_fake_devices = n;
   if (uint32_t ms = OptionInt(config, "\"device_sleep_ms\"")) g_device_sleep_ms = ms;
-  *model = reinterpret_cast<void*>(1);
+  auto* m = new TestModel;
+  m->execute_ms = OptionInt(config, "\"execute_ms\"");
+  m->execute_ms_file = OptionString(config, "\"execute_ms_file\"");
+  *model = m;
   caps->output_dim = 4;
   caps->max_batch_size = 64;
+  caps->max_tokens = OptionInt(config, "\"max_tokens\"");
   caps->term_functions = kTermFunctions;
   caps->description = "cpu (test)";
   return HB_OK;
 }
-void ModelUnload(void*) {}
-hb_status InstanceCreate(void*, int32_t, void** instance, char*, size_t) {
-  *instance = reinterpret_cast<void*>(1);
+void ModelUnload(void* model) { delete static_cast<TestModel*>(model); }
+hb_status InstanceCreate(void* model, int32_t, void** instance, char*, size_t) {
+  *instance = new Instance{static_cast<const TestModel*>(model)};
   ++g_live_instances;
   return HB_OK;
 }
-void InstanceDestroy(void*) { --g_live_instances; }
+void InstanceDestroy(void* instance) {
+  delete static_cast<Instance*>(instance);
+  --g_live_instances;
+}
 
 hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t* count, char*,
                      size_t) {
@@ -108,21 +161,30 @@ hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t
   return HB_OK;
 }
 
-hb_status ExecuteText(void*, const hb_text_request* reqs, hb_text_result* res, uint32_t count,
-                      char* err, size_t n) {
+hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_result* res,
+                      uint32_t count, char* err, size_t n) {
+  if (uint32_t ms = ExecuteMs(*static_cast<const Instance*>(instance)->model)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
   for (uint32_t i = 0; i < count; ++i) {
     if (Starts(reqs[i], "BATCHFAIL")) {
       snprintf(err, n, "batch failed on purpose");
       return HB_ERR_INTERNAL;
     }
   }
+  std::atomic<uint32_t>& executing = static_cast<Instance*>(instance)->executing;
+  const uint32_t running = ++executing;  // this call included
+  struct Leave {
+    std::atomic<uint32_t>& n;
+    ~Leave() { --n; }
+  } leave{executing};
   for (uint32_t i = 0; i < count; ++i) {
     const hb_text_request& r = reqs[i];
     float* e = res[i].embedding;
     e[0] = static_cast<float>(r.length);
     e[1] = r.length ? static_cast<float>(static_cast<unsigned char>(r.text[0])) : 0.0f;
     e[2] = static_cast<float>(count);
-    e[3] = 1.0f;
+    e[3] = static_cast<float>(running);
     res[i].status = HB_OK;
     if (Starts(r, "FAIL")) {
       res[i].status = HB_ERR_INVALID_ARGUMENT;
@@ -170,6 +232,15 @@ hb_status ExecuteTerm(void*, const hb_term_request* req, hb_term_result* out) {
   return HB_OK;
 }
 
+hb_status CountTokens(void*, const char* text, size_t length, uint32_t* tokens) {
+  uint32_t n = 0;
+  for (size_t i = 0; i < length; ++i) {
+    if (text[i] != ' ' && (i == 0 || text[i - 1] == ' ')) ++n;
+  }
+  *tokens = n;
+  return HB_OK;
+}
+
 const hb_plugin_api kApi = {
     TP_ABI_MINOR >= 1 ? sizeof(hb_plugin_api) : offsetof(hb_plugin_api, device_info),
     TP_ABI_MAJOR,
@@ -185,6 +256,7 @@ const hb_plugin_api kApi = {
     ExecuteText,
     ExecuteTerm,
     DeviceInfo,
+    CountTokens,
 };
 
 }  // namespace

@@ -334,6 +334,20 @@ TEST_CASE("plugin serves embeddings through the C ABI", "[use_lite][plugin]") {
     REQUIRE(api->execute_text(instance, &requests[3], &single, 1, err, sizeof(err)) == HB_OK);
     for (int c = 0; c < 512; ++c) REQUIRE(single_out[c] == Approx(outputs[3][c]).margin(1e-5));
 
+    // ABI 1.2 count_tokens: the tokens the model would read before cutting
+    // to max_tokens, so a host can refuse what would be cut.
+    REQUIRE(api->count_tokens != nullptr);
+    uint32_t tokens = 0;
+    REQUIRE(api->count_tokens(model, texts[0].data(), texts[0].size(), &tokens) == HB_OK);
+    CHECK(tokens > 3);
+    CHECK(tokens < caps.max_tokens);
+    std::string long_text;
+    for (int i = 0; i < 200; ++i) long_text += "word" + std::to_string(i) + " ";
+    REQUIRE(api->count_tokens(model, long_text.data(), long_text.size(), &tokens) == HB_OK);
+    CHECK(tokens > caps.max_tokens);
+    CHECK(api->count_tokens(model, invalid.data(), invalid.size(), &tokens) ==
+          HB_ERR_INVALID_ARGUMENT);
+
     // Over max_batch_size fails the batch, not the process.
     std::vector<hb_text_request> many(caps.max_batch_size + 1, requests[0]);
     std::vector<hb_text_result> many_results(many.size(), results[0]);

@@ -29,8 +29,9 @@
  * model, instance) until the matching destroy call.
  *
  * History: 1.0 the base table; 1.1 appends hb_plugin_api.device_info (and
- * hb_device_info). A plugin that uses nothing from 1.1 may keep claiming
- * minor 0 so that 1.0 hosts load it too.
+ * hb_device_info); 1.2 appends hb_plugin_api.count_tokens. A plugin that uses
+ * nothing from a later minor may keep claiming an earlier one so that older
+ * hosts load it too.
  *
  * Errors: functions return an hb_status (HB_OK == 0) and write a
  * NUL-terminated message into the caller's `err` buffer. No C++ exception
@@ -47,7 +48,7 @@ extern "C" {
 #endif
 
 #define HB_PLUGIN_ABI_MAJOR 1
-#define HB_PLUGIN_ABI_MINOR 1
+#define HB_PLUGIN_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define HB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -197,6 +198,15 @@ typedef struct hb_plugin_api {
    * thread-safe and quick (no device synchronisation). May be NULL. */
   hb_status (*device_info)(void* plugin_state, hb_device_info* devices, uint32_t capacity,
                            uint32_t* count, char* err, size_t err_size);
+
+  /* ---- ABI 1.2 (read only when abi_minor >= 2 and struct_size covers it) */
+
+  /* How many tokens the model would read from this text before its own
+   * truncation to hb_model_caps.max_tokens, so the host can refuse a text
+   * that would be cut (a caller's `truncate => false`). Thread-safe: called
+   * from any instance thread, concurrently with execute. May be NULL (the
+   * host then never refuses a text for its length). */
+  hb_status (*count_tokens)(void* model, const char* text, size_t length, uint32_t* tokens);
 } hb_plugin_api;
 
 typedef const hb_plugin_api* (*hb_plugin_get_api_fn)(uint32_t host_abi_major,

@@ -99,6 +99,11 @@ hb_status ModelLoad(void* plugin_state, const char* model_name, const char* conf
                                                  caps, err, err_size);
 }
 
+hb_status CountTokens(void* model, const char* text, size_t length, uint32_t* tokens) {
+  if (model == nullptr) return HB_ERR_INVALID_ARGUMENT;
+  return CountTextTokens(static_cast<ModelState*>(model)->loaded.tokenizer, text, length, tokens);
+}
+
 void ModelUnload(void* model) { delete static_cast<ModelState*>(model); }
 
 hb_status InstanceCreate(void* model, int32_t device, void** instance, char* err,
@@ -227,6 +232,7 @@ constexpr hb_plugin_api kApi = {
     .execute_text = ExecuteText,
     .execute_term = nullptr,
     .device_info = DeviceInfo,
+    .count_tokens = CountTokens,
 };
 
 }  // namespace

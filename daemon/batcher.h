@@ -126,7 +126,6 @@ class Batcher {
   size_t Counted(const BatchJob& job) const;
   // Forms the next batch (interactive first); drops cancelled jobs' texts.
   std::vector<Slice> Take() REQUIRES(mu_);
-  void DropCancelled(std::deque<std::shared_ptr<BatchJob>>* jobs) REQUIRES(mu_);
   // Waits for work; false when draining and nothing is left.
   bool WaitForBatch(std::vector<Slice>* batch) REQUIRES(mu_);
   void Run(size_t slot);

@@ -1,7 +1,11 @@
 #include "daemon/ml_info.h"
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "daemon/blas_tuning.h"
+#include "daemon/model_terms.h"
 
 namespace hb {
 namespace {
@@ -30,7 +34,7 @@ Term ModelInfoTerm(const ServingModel& m) {
   Term defaults = Term::Map({{A("normalize"), A("false")},
                              {A("truncate"), A("true")},
                              {A("priority"), A("interactive")}});
-  return Term::Map({
+  std::vector<std::pair<Term, Term>> kv = {
       {A("name"), Term::Atom(m.name)},
       {A("plugin"), Term::Binary(m.config.plugin)},
       {A("plugin_name"), Term::Binary(m.plugin_name)},
@@ -48,7 +52,12 @@ Term ModelInfoTerm(const ServingModel& m) {
       {A("term_functions"), Term::List(std::move(functions))},
       {A("default_options"), std::move(defaults)},
       {A("cache"), CacheTerm(*m.cache)},
-  });
+  };
+  // CPU models of OpenBLAS plugins: the GEMM kernels chosen at start.
+  if (std::optional<BlasChoice> blas = BlasChoiceForModel(m.config)) {
+    kv.emplace_back(A("blas"), BlasTerm(*blas));
+  }
+  return Term::Map(std::move(kv));
 }
 
 }  // namespace hb

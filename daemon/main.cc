@@ -1,6 +1,7 @@
 // hornbeamd: an Erlang C node that serves inference over plain rpc:call.
 // main() parses the command line and hands over to App (daemon/app.h).
 #include <ei.h>
+#include <malloc.h>
 
 #include <cstdio>
 
@@ -14,6 +15,13 @@
 
 int main(int argc, char** argv) {
   ei_init();  // once, before any thread starts
+  // Replies of a batch are hundreds of KB to hundreds of MB. glibc would
+  // map and unmap each such buffer afresh, and the page faults of touching
+  // it again cost more than the work (bench/ml_bench.sh: a third of the
+  // batch path). Kept in the heap, they are reused; App's periodic
+  // malloc_trim still hands idle memory back.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   hb::Result<hb::Options> parsed = hb::ParseOptions(argc, argv);
   if (!parsed.ok()) {
     fprintf(stderr, "hornbeamd: %s\n%s", parsed.status().message().c_str(), hb::UsageText());

@@ -228,7 +228,7 @@ client_killed_mid_call_test_() ->
             ?assert(wait_until(fun() -> inflight(D) =:= 0 end, 10000)),
             ?assert(wait_until(fun() -> metric(cancelled_total) >= K0 + 1 end, 5000))
         after
-            catch peer:stop(P)   % already gone unless an assertion failed first
+            caught(fun() -> peer:stop(P) end)   % already gone unless an assertion failed first
         end
     end).
 
@@ -242,14 +242,12 @@ concurrent_callers_test_() ->
         {ok, P, _} = start_peer(cookie(), []),
         try
             Self = self(),
-            spawn_link(fun() ->
-                               Self ! {remote, catch peer:call(P, ?MODULE, concurrent_pings,
-                                                               [D, 100], 60000)}
-                       end),
+            Remote = fun() -> peer:call(P, ?MODULE, concurrent_pings, [D, 100], 60000) end,
+            spawn_link(fun() -> Self ! {remote, caught(Remote)} end),
             Local = concurrent_pings(D, 100),
-            Remote = receive {remote, R} -> R after 90000 -> remote_timeout end,
+            Got = receive {remote, R} -> R after 90000 -> remote_timeout end,
             ?assertEqual(lists:duplicate(100, pong), Local),
-            ?assertEqual(lists:duplicate(100, pong), Remote)
+            ?assertEqual({ok, lists:duplicate(100, pong)}, Got)
         after
             peer:stop(P)
         end
@@ -299,6 +297,39 @@ idle_probe(Node, IdleMs) ->
     Down = receive {nodedown, Node} -> nodedown after IdleMs -> no_nodedown end,
     Still = lists:member(Node, nodes(hidden)),
     {net_kernel:get_net_ticktime(), Ping, Down, Still, net_adm:ping(Node)}.
+
+%% SIGTERM with a call in flight: new calls are refused with {hornbeamd,
+%% draining} through rpc and erpc while the call in flight still completes;
+%% then a fresh daemon for the tests after this one. Kept second to last (eunit
+%% runs tests in order) since it stops the daemon.
+daemon_drain_test_() ->
+    ?T(90, fun() ->
+        case {os:getenv("HB_DAEMON_PIDFILE"), os:getenv("HB_RESTART_CMD")} of
+            {PidFile, Cmd} when PidFile =:= false; Cmd =:= false ->
+                io:format(user, "daemon_drain_test: HB_DAEMON_PIDFILE/HB_RESTART_CMD not set, "
+                                "skipped~n", []);
+            {PidFile, Cmd} ->
+                D = daemon(),
+                {ok, PidText} = file:read_file(PidFile),
+                OsPid = string:trim(binary_to_list(PidText)),
+                Self = self(),
+                spawn_link(fun() -> Self ! {slow, rpc:call(D, health, sleep, [3000], 15000)} end),
+                ?assert(wait_until(fun() -> inflight(D) >= 1 end, 5000)),
+                true = erlang:monitor_node(D, true),
+                "" = os:cmd("kill -TERM " ++ OsPid),
+                Draining = {badrpc, {'EXIT', {hornbeamd, draining}}},
+                ?assert(wait_until(fun() -> rpc:call(D, health, ping, [], 2000) =:= Draining end,
+                                   2000)),
+                ?assertEqual({exit, {exception, {hornbeamd, draining}}},
+                             caught(fun() -> erpc:call(D, health, ping, [], 2000) end)),
+                ?assertEqual({slow, ok}, receive {slow, _} = S -> S after 15000 -> none end),
+                %% Drained: the daemon goes away by itself.
+                ?assertEqual(nodedown, receive {nodedown, D} -> nodedown after 10000 -> up end),
+                _ = os:cmd(Cmd),
+                ?assert(wait_until(fun() -> rpc:call(D, health, ping, [], 2000) =:= pong end,
+                                   15000))
+        end
+    end).
 
 %% Kept last in the file (eunit runs tests in order) since it replaces the daemon.
 daemon_restart_test_() ->

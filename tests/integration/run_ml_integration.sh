@@ -2,21 +2,27 @@
 # Model-path integration tests: a real hornbeamd with bundled and test
 # plugins, driven by hb_ml_tests.erl from a real Erlang node.
 #
-#   run_ml_integration.sh DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR
+#   run_ml_integration.sh [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR
+#
+# --otp and --roots pick the client's OTP release as in run_integration.sh
+# (exit 77 = skipped).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=/dev/null
 source "$here/run_integration.sh"
 
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR" >&2
+hb_parse_cell_args "$@"
+if [[ ${#HB_ARGS[@]} -ne 3 ]]; then
+  echo "usage: $0 [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR" >&2
   exit 2
 fi
+set -- "${HB_ARGS[@]}"
 daemon_bin="$1"
 tmp="$(mktemp -d -t hb_ml.XXXXXX)"
 trap hb_on_exit EXIT
 trap 'exit 130' INT TERM
 hb_init "$tmp"
+hb_select_cell "$daemon_bin" || exit
 
 # A private plugin directory: the hot-reload test replaces files in it.
 mkdir "$tmp/plugins"
@@ -44,8 +50,8 @@ sname="hbml_$$"
 hb_start_epmd
 hb_start_daemon "$daemon_bin" "$sname" --config "$tmp/config.json"
 
-erlc -o "$tmp" "$here/hb_test_lib.erl" "$here/hb_ml_tests.erl" "$here/hb_serving_tests.erl"
+hb_erlc "$here/hb_test_lib.erl" "$here/hb_ml_tests.erl" "$here/hb_serving_tests.erl"
 export HB_DAEMON_NODE="$sname@$HB_HOST" HB_PLUGIN_DIR="$tmp/plugins"
 export HB_DAEMON_PID="$(cat "$tmp/daemon.pid")" HB_DAEMON_LOG="$tmp/daemon.log"
-timeout 280 erl -sname "hbmlclient_$$" -setcookie "$HB_COOKIE" -hidden -noshell -pa "$tmp" \
+timeout 280 "${HB_OTP_RUN[@]}" erl -sname "hbmlclient_$$" -setcookie "$HB_COOKIE" -hidden -noshell -pa "$tmp" \
   -eval 'halt(case eunit:test([hb_ml_tests, hb_serving_tests], [verbose]) of ok -> 0; _ -> 1 end).' </dev/null

@@ -25,6 +25,11 @@ check "$control" '^Depends:.*libsystemd0' "libsystemd dependency"
 check "$control" '^Depends:.*libmicrohttpd' "libmicrohttpd dependency"
 check "$control" '^Depends:.*systemd \| adduser' "a way to create the system user (systemd-sysusers or adduser)"
 check "$control" '^Recommends:.*erlang-base' "erlang-base recommended (epmd)"
+# Built for this Debian release, with its dependencies: the release is in the
+# version (and so in the file name) to tell the two packages apart.
+debver="$(. /etc/os-release && echo "${VERSION_ID%%.*}")"
+check "$control" "^Version: [0-9.]+-1\\+deb$debver\$" "version marks Debian $debver"
+check "$(basename "$deb")" "^hornbeamd_[0-9.]+-1\\+deb${debver}_[a-z0-9]+\\.deb\$" "file name marks Debian $debver"
 mkdir "$out/ctl"
 dpkg-deb -e "$deb" "$out/ctl"
 for s in postinst prerm postrm; do

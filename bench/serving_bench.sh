@@ -27,8 +27,11 @@ ceiling() {  # texts/s in-process at batch $1
 one="$(ceiling 1)"
 full="$(ceiling 256)"
 model='"plugin": "'"$plugin"'", "options": '"$options"', "max_batch_size": 256, "max_queue": 100000'
+# Two models of one plugin (ml and the cached mlc) would halve the OpenBLAS
+# threads of each by the thread rule; only one runs at a time here, so each
+# gets every core, as plugin_bench's ceiling does.
 cat >"$tmp/config.json" <<JSON
-{"plugin_dir": "$build/plugins",
+{"plugin_dir": "$build/plugins", "blas": {"threads": $(nproc)},
  "models": {"m": {$model}, "mc": {$model, "cache_bytes": 268435456}},
  "routes": {"ml": "m", "mlc": "mc"}}
 JSON

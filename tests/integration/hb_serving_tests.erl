@@ -72,7 +72,7 @@ option_errors_are_badarg_test() ->
     X = <<"x">>,
     [?assertEqual({badrpc, {'EXIT', {badarg, [{ml, encode, [X, Opts], []}]}}},
                   call(ml, encode, [X, Opts]))
-     || Opts <- [#{bogus => 1}, #{normalize => 3}, #{truncate => maybe},
+     || Opts <- [#{bogus => 1}, #{normalize => 3}, #{truncate => perhaps},
                  #{priority => urgent}, #{model => 42}, not_a_map]],
     ?assertEqual({badrpc, {'EXIT', {model_unavailable, nosuch}}},
                  call(ml, encode, [X, #{model => nosuch}])).

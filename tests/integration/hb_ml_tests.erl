@@ -8,6 +8,7 @@
 %% HB_PLUGIN_DIR (the daemon's plugin directory), HB_DAEMON_LOG, HB_DAEMON_PID.
 -module(hb_ml_tests).
 -include_lib("eunit/include/eunit.hrl").
+-import(hb_test_lib, [wait_until/2]).
 
 node_() -> list_to_atom(os:getenv("HB_DAEMON_NODE")).
 
@@ -184,9 +185,3 @@ hammer(Stop, N, Failures) ->
             end
     end.
 
-wait_until(F, Ms) when Ms =< 0 -> F();
-wait_until(F, Ms) ->
-    case F() of
-        true -> true;
-        false -> timer:sleep(50), wait_until(F, Ms - 50)
-    end.

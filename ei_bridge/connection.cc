@@ -71,7 +71,9 @@ void Connection::Begin() {
   HandshakeConfig hc;
   hc.node_name = node_->node_name();
   hc.cookie = cfg.cookie;
-  hc.flags = dflag::kOurs;
+  // PUBLISHED makes us a visible node (in the peer's nodes()); hidden nodes
+  // leave it out, as erl -hidden does.
+  hc.flags = dflag::kOurs | (cfg.hidden ? 0 : dflag::kPublished);
   hc.creation = node_->creation();
   hc.admit = cfg.admit;
   DistNode* node = node_;

@@ -148,12 +148,15 @@ void Connection::OnHandshakePacket(const std::string& packet) {
   peer_flags_ = handshake_->peer_flags();
   peer_creation_ = handshake_->peer_creation();
   handshake_.reset();
+  // Up before the node announces it: OnPeerUp handlers may send at once
+  // (the pg scope's discover), after the handshake's last packet.
+  up_ = true;
+  reader_.set_header_bytes(4);
   if (!node_->OnHandshakeDone(this, step->replace_existing)) {
+    up_ = false;
     Close("duplicate connection");
     return;
   }
-  up_ = true;
-  reader_.set_header_bytes(4);
   // From now on the timer is the tick clock: a quarter of net_ticktime, as
   // the BEAM's own ticker.
   uint64_t period = std::max<uint64_t>(node_->config().net_ticktime_ms / 4, 1);

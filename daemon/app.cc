@@ -149,7 +149,12 @@ void App::StartTimersAndSignals() {
   // thread; glibc keeps such memory in per-thread arenas. Handing free pages
   // back every few seconds keeps RSS flat under steady load (bench/soak.py).
   uv_timer_init(&loop_, &trim_timer_);
-  uv_timer_start(&trim_timer_, [](uv_timer_t*) { malloc_trim(0); }, 5000, 5000);
+  trim_timer_.data = this;
+  uv_timer_start(&trim_timer_, [](uv_timer_t* t) {
+    malloc_trim(0);
+    auto* self = static_cast<App*>(t->data);
+    if (self->cluster_) self->cluster_->Tick();
+  }, 5000, 5000);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   uv_signal_init(&loop_, &sighup_);

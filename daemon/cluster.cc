@@ -82,6 +82,10 @@ void Cluster::Stop() {
   // still expects answers while the node is draining.
 }
 
+void Cluster::Tick() {
+  if (scope_) scope_->Rediscover();
+}
+
 Term Cluster::Describe() const {
   std::vector<std::pair<Term, Term>> models;
   for (const auto& [name, p] : models_) {

@@ -42,6 +42,8 @@ class Cluster {
   void Start();
   void SetModels(const std::vector<std::string>& serving);
   void Stop();
+  // Every few seconds (App's timer): pg discovery of late scopes.
+  void Tick();
 
   // health:check's `cluster` map: visibility, global's syncs and locks, the
   // scope, its peer scopes and each model's process.

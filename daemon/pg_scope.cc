@@ -62,6 +62,12 @@ void PgScope::DiscoverAll() {
   for (const std::string& node : ctx_->Peers()) Discover(node);
 }
 
+void PgScope::Rediscover() {
+  for (const std::string& node : ctx_->Peers()) {
+    if (!peers_.count(node)) Discover(node);
+  }
+}
+
 void PgScope::OnPeerUp(const std::string& node) { Discover(node); }
 
 void PgScope::OnPeerDown(const std::string& node) { peers_.erase(node); }

@@ -35,6 +35,10 @@ class PgScope : public ServerProcess {
   void LeaveAll(const Term& member);
   // Sends {discover, Us} to every connected node (after start).
   void DiscoverAll();
+  // Sends it again to connected nodes whose scope has not answered: a scope
+  // started after its node connected to a hidden daemon finds it this way
+  // (pg's own nodeup discovery sees visible nodes only).
+  void Rediscover();
 
   void OnMessage(const std::string& node, const Term& msg) override;
   void OnPeerUp(const std::string& node) override;

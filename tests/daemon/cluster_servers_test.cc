@@ -147,6 +147,13 @@ TEST_CASE("pg scope discovers every peer that comes up", "[cluster]") {
   CHECK(ctx.sent[2].first == "c@h");
   CHECK(ctx.sent[2].second.op == ControlOp::kRegSend);
   CHECK(ctx.sent[2].second.to == A("hornbeam"));
+  // a@h's scope answers; b@h has none yet: only b@h is asked again.
+  s.OnMessage("a@h", Term::Tuple({A("$gen_cast"), Term::Tuple({A("sync"), P("a@h", 9),
+                                                               Term::Nil()})}));
+  ctx.sent.clear();
+  s.Rediscover();
+  REQUIRE(ctx.sent.size() == 1);
+  CHECK(ctx.sent[0].first == "b@h");
 }
 
 TEST_CASE("model process: calls run the ml functions, errors reply {error, R}", "[cluster]") {

@@ -72,6 +72,8 @@ Status ApplyFlags(int argc, char** argv, Options* o) {
       o->version = true;
     } else if (a == "--check-config") {
       o->check_config = true;
+    } else if (a == "--hidden") {
+      o->hidden = true;
     } else if (i + 1 >= argc) {
       return InvalidArgument(std::string(a) + ": missing value");
     } else {
@@ -99,10 +101,11 @@ Status CheckRoutes(const Options& o) {
 const char* UsageText() {
   return "usage: hornbeamd [--sname NAME | --name NAME@HOST] [--cookie COOKIE | --cookie-file PATH]\n"
          "                 [--port N] [--config PATH] [--log-level debug|info|warning|error]\n"
-         "                 [--plugin-dir DIR] [--metrics-port N] [--check-config]\n"
+         "                 [--plugin-dir DIR] [--metrics-port N] [--hidden] [--check-config]\n"
          "                 [--help] [--version]\n"
          "\n"
-         "Joins an Erlang cluster as the hidden node NAME@HOST (default gpu@<short hostname>)\n"
+         "Joins an Erlang cluster as the node NAME@HOST (default gpu@<short hostname>; visible\n"
+         "as erl is, or hidden with --hidden or \"hidden\": true)\n"
          "and serves rpc:call/erpc:call to its routed modules (health, metrics, models).\n"
          "The cookie defaults to $HOME/.erlang.cookie, created (mode 0400) when missing.\n"
          "The configuration defaults to /etc/hornbeam/hornbeamd.json when that file exists;\n"

@@ -82,6 +82,53 @@ Field<T> OneOf(std::string_view key, std::string T::*member, std::vector<std::st
 }
 
 template <typename T>
+Field<T> Boolean(std::string_view key, bool T::*member, Reload reload) {
+  Field<T> f = Make<T>(key, {}, reload);
+  f.parse = [member](const json& v, T* out) -> Status {
+    if (!v.is_boolean()) return InvalidArgument("expected true or false");
+    out->*member = v.get<bool>();
+    return Status::Ok();
+  };
+  f.dump = [member](const T& o) { return json(o.*member); };
+  return f;
+}
+
+Status CheckAtomName(const std::string& name);
+
+// An atom name (a registered name or a pg scope): what CheckAtomName allows.
+Field<Options> AtomName(std::string_view key, std::string Options::*member) {
+  Field<Options> f = Make<Options>(key, {}, Reload::kRestart);
+  f.parse = [member](const json& v, Options* out) -> Status {
+    if (!v.is_string() || v.get<std::string>().empty()) return InvalidArgument("expected a non-empty string");
+    HB_RETURN_IF_ERROR(CheckAtomName(v.get<std::string>()));
+    out->*member = v.get<std::string>();
+    return Status::Ok();
+  };
+  f.dump = [member](const Options& o) { return json(o.*member); };
+  return f;
+}
+
+// "global": how the node takes part in kernel's global once visible. Only
+// "passive" is implemented; "full" is refused with the reason (README).
+Field<Options> GlobalMode() {
+  Field<Options> f = Make<Options>("global", {}, Reload::kRestart);
+  f.parse = [](const json& v, Options* out) -> Status {
+    if (v.is_string() && v.get<std::string>() == "passive") {
+      out->global_mode = "passive";
+      return Status::Ok();
+    }
+    if (v.is_string() && v.get<std::string>() == "full") {
+      return InvalidArgument(
+          "\"full\" is not supported by this release: a leaked lock on this node would freeze "
+          "global cluster-wide (README \"Visible node, global and pg\"); use \"passive\"");
+    }
+    return InvalidArgument("expected \"passive\"");
+  };
+  f.dump = [](const Options& o) { return json(o.global_mode); };
+  return f;
+}
+
+template <typename T>
 Field<T> StringList(std::string_view key, std::vector<std::string> T::*member, Reload reload) {
   Field<T> f = Make<T>(key, {}, reload);
   f.parse = [member](const json& v, T* out) -> Status {
@@ -217,6 +264,10 @@ const std::vector<Field<Options>>& OptionFields() {
       Integer<O>("limits.max_inflight_total", &O::max_inflight_total, 1, 100000000, kLive),
       String<O>("blas.coretype", &O::blas_coretype, kRestart, {}, /*allow_empty=*/false),
       Integer<O>("blas.threads", &O::blas_threads, 0, 1024, kRestart),
+      Boolean<O>("hidden", &O::hidden, kRestart),
+      GlobalMode(),
+      AtomName("pg_scope", &O::pg_scope),
+      AtomName("model_process_prefix", &O::model_process_prefix),
       Models(),
       Routes(),
   };

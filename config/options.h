@@ -61,6 +61,13 @@ struct Options {
   uint32_t drain_timeout_s = 30;    // SIGTERM grace for in-flight calls
   // Texts one batch_encode may carry, for models that set no limit of their own.
   uint64_t max_request_texts = 1000000;
+  // Visibility: hidden as erl -hidden (EPMD type 72, not in nodes()), else
+  // visible as a plain erl node, answering global and pg (README).
+  bool hidden = false;              // --hidden
+  std::string global_mode = "passive";  // key "global"
+  std::string pg_scope = "hornbeam";    // the pg scope models join
+  // Each model's process is registered as PREFIX ++ model name.
+  std::string model_process_prefix = "hornbeam_model_";
   std::string plugin_dir;           // empty: next to the binary, else installed path
   std::vector<ModelConfig> models;  // empty: the built-in default (hashembed)
   std::map<std::string, std::string> routes;  // Erlang module -> model

@@ -75,6 +75,7 @@ int App::Run() {
     FinishShutdown(1);
   }
   uv_run(&loop_, UV_RUN_DEFAULT);
+  cluster_.reset();
   server_.reset();
   node_.reset();
   return exit_code_;
@@ -92,6 +93,7 @@ bool App::Start() {
   dc.cookie = *cookie;
   dc.port = options_.port;
   dc.bind_address = options_.bind_address;
+  dc.hidden = options_.hidden;
   dc.net_ticktime_ms = options_.net_ticktime_s * 1000;
   SetDistLimits(options_, &dc);
 
@@ -124,6 +126,7 @@ void App::WireStatus(const std::string& node_name) {
   status_.reloads = [this] { return models_->reloads_completed(); };
   status_.processes = [this] { return server_ ? server_->processes() : 0; };
   status_.wire_metrics = [this] { return WireTerm(node_->stats()); };
+  status_.cluster = [this] { return cluster_ ? cluster_->Describe() : Term::Atom("none"); };
 }
 
 void App::LoadModels() {
@@ -146,7 +149,12 @@ void App::StartTimersAndSignals() {
   // thread; glibc keeps such memory in per-thread arenas. Handing free pages
   // back every few seconds keeps RSS flat under steady load (bench/soak.py).
   uv_timer_init(&loop_, &trim_timer_);
-  uv_timer_start(&trim_timer_, [](uv_timer_t*) { malloc_trim(0); }, 5000, 5000);
+  trim_timer_.data = this;
+  uv_timer_start(&trim_timer_, [](uv_timer_t* t) {
+    malloc_trim(0);
+    auto* self = static_cast<App*>(t->data);
+    if (self->cluster_) self->cluster_->Tick();
+  }, 5000, 5000);
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   uv_signal_init(&loop_, &sighup_);
@@ -192,10 +200,27 @@ void App::OnNodeReady(Status s) {
       node_->node_name(), node_->creation(), dispatcher_.get(),
       [this](const std::string& n, const ControlMessage& m) { return node_->Send(n, m); });
   server_->set_limits(options_.max_inflight_per_peer, options_.max_inflight_total, &metrics_);
+  StartCluster();
   std::string line = ServingLine();
   HB_LOG_INFO("hornbeamd " + std::string(HB_VERSION) + " " + line);
   notifier_->Ready(line);
   notifier_->StartWatchdog();
+}
+
+void App::StartCluster() {
+  server_->set_peers([this] { return node_->Peers(); });
+  ClusterOptions co;
+  co.visible = !options_.hidden;
+  co.pg_scope = options_.pg_scope;
+  co.model_process_prefix = options_.model_process_prefix;
+  cluster_ = std::make_unique<Cluster>(server_.get(), co);
+  cluster_->Start();
+  std::vector<std::string> serving;
+  for (const auto& m : models_->All()) serving.push_back(m->name);
+  cluster_->SetModels(serving);
+  models_->set_on_serving([this](const std::vector<std::string>& names) {
+    if (cluster_ && !draining_) cluster_->SetModels(names);
+  });
 }
 
 std::string App::ServingLine() const {
@@ -259,6 +284,9 @@ void App::ApplyReloaded(const Options& wanted) {
 void App::Drain() {
   draining_ = true;
   if (server_) server_->set_draining(true);
+  // Model processes exit and the pg scope with them: peers stop finding
+  // this node before it stops answering.
+  if (cluster_) cluster_->Stop();
   uint64_t inflight = dispatcher_->inflight();
   notifier_->Stopping("draining " + std::to_string(inflight) + " call(s)");
   drain_deadline_ms_ = uv_now(&loop_) + uint64_t{options_.drain_timeout_s} * 1000;

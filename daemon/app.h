@@ -17,6 +17,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "daemon/cluster.h"
 #include "daemon/dispatcher.h"
 #include "daemon/health_service.h"
 #include "daemon/metrics.h"
@@ -64,6 +65,8 @@ class App : public DistHandler {
   void FinishShutdown(int code);
   std::string RenderMetrics() const;
   void OnNodeReady(Status s);
+  // The global server, pg scope and model processes, once the node is up.
+  void StartCluster();
 
   uv_loop_t loop_;
   Options options_;
@@ -74,6 +77,7 @@ class App : public DistHandler {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<DistNode> node_;
   std::unique_ptr<RpcServer> server_;
+  std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<ModelRegistry> models_;
   std::unique_ptr<MetricsHttpServer> http_;
   std::unique_ptr<SystemdNotifier> notifier_;

@@ -28,6 +28,7 @@ Term HealthMap(const NodeStatus& s) {
       {Term::Atom("inflight"), Term::Int(static_cast<int64_t>(s.inflight()))},
       {Term::Atom("processes"), Term::Int(s.processes ? static_cast<int64_t>(s.processes()) : 0)},
       {Term::Atom("reloads"), Term::Int(s.reloads ? static_cast<int64_t>(s.reloads()) : 0)},
+      {Term::Atom("cluster"), s.cluster ? s.cluster() : Term::Atom("none")},
   });
 }
 

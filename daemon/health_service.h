@@ -34,6 +34,7 @@ struct NodeStatus {
   std::function<uint64_t()> reloads;     // completed model reloads
   std::function<uint64_t()> processes;   // live virtual processes
   std::function<Term()> wire_metrics;    // connection-level counters
+  std::function<Term()> cluster;         // visibility, global, pg, model processes
 };
 
 void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics);

@@ -225,11 +225,27 @@ void ModelRegistry::Install(std::vector<Built> built,
     }
   }
   InstallRoutes(routes);
+  if (on_serving_) {
+    std::vector<std::string> serving;
+    for (const auto& [name, slot] : slots_) {
+      if (slot->status == ModelStatus::kOk) serving.push_back(name);
+    }
+    on_serving_(serving);
+  }
   std::vector<std::weak_ptr<Plugin>> plugins;
   for (const auto& [name, slot] : slots_) {
     if (slot->status == ModelStatus::kOk) plugins.push_back(slot->plugin);
   }
   devices_.SetPlugins(std::move(plugins));
+}
+
+std::string ModelModule(const std::string& model) { return "$model/" + model; }
+
+ModelLookup ModelRegistry::Lookup() {
+  ModelLookup lookup;
+  lookup.find = [this](const std::string& name) { return Find(name); };
+  lookup.all = [this] { return All(); };
+  return lookup;
 }
 
 void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& routes) {
@@ -240,11 +256,13 @@ void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& rout
     if (it == slots_.end() || it->second->status != ModelStatus::kOk) continue;
     // Routes ask for the serving model at call time, so a swap is seen by
     // the very next call.
-    ModelLookup lookup;
-    lookup.find = [this](const std::string& name) { return Find(name); };
-    lookup.all = [this] { return All(); };
-    AddModelRoutes(router_, module, model, it->second->caps, lookup);
+    AddModelRoutes(router_, module, model, it->second->caps, Lookup());
     routed_modules_.push_back(module);
+  }
+  for (const auto& [name, slot] : slots_) {
+    if (slot->status != ModelStatus::kOk) continue;
+    AddModelRoutes(router_, ModelModule(name), name, slot->caps, Lookup());
+    routed_modules_.push_back(ModelModule(name));
   }
 }
 

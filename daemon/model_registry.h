@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -35,6 +36,10 @@
 #include "daemon/serving_model.h"
 
 namespace hb {
+
+// The internal module every serving model is also routed under, whatever
+// `routes` says: what the model's process (model_process.h) calls.
+std::string ModelModule(const std::string& model);
 
 class ModelRegistry {
  public:
@@ -72,6 +77,11 @@ class ModelRegistry {
   // without copying anything.
   bool degraded() const;
   bool reloading() const { return reload_running_; }
+  // Called on the loop thread after every install (start, reload) with the
+  // names of the models that serve now.
+  void set_on_serving(std::function<void(const std::vector<std::string>&)> f) {
+    on_serving_ = std::move(f);
+  }
   size_t retiring_threads() const { return retiring_.size(); }  // for tests
   uint64_t reloads_completed() const { return reloads_completed_; }
 
@@ -114,6 +124,7 @@ class ModelRegistry {
                                   const std::map<std::string, PluginFile>& files);
   void Install(std::vector<Built> built, const std::map<std::string, std::string>& routes);
   void InstallRoutes(const std::map<std::string, std::string>& routes);
+  ModelLookup Lookup();
   // The slot's status, or kDegraded while an execute has run past
   // stuck_after_ms.
   static ModelStatus StatusOf(const Slot& slot, const BatcherLoad& load);
@@ -129,6 +140,7 @@ class ModelRegistry {
   std::map<std::string, std::string> routes_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // by model name
   std::vector<std::string> routed_modules_;
+  std::function<void(const std::vector<std::string>&)> on_serving_;
 
   // Reload machinery.
   uv_async_t reload_async_;

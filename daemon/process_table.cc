@@ -18,7 +18,7 @@ VirtualProcess* ProcessTable::Spawn() {
   uint64_t key;
   do {
     key = next_key_++ % kSpace;
-  } while (key == 0 || procs_.count(key));
+  } while (key == 0 || procs_.count(key) || reserved_.count(key));
   VirtualProcess& p = procs_[key];
   p.key = key;
   p.pid = MakePid(key);
@@ -36,5 +36,31 @@ VirtualProcess* ProcessTable::Find(const Term& pid) {
 }
 
 void ProcessTable::Remove(uint64_t key) { procs_.erase(key); }
+
+Term ProcessTable::ReservePid() {
+  VirtualProcess* p = Spawn();
+  uint64_t key = p->key;
+  Term pid = p->pid;
+  procs_.erase(key);
+  reserved_.insert(key);
+  return pid;
+}
+
+void ProcessTable::Release(const Term& pid) {
+  if (!pid.is_pid()) return;
+  const Pid& p = pid.pid();
+  reserved_.erase(p.num | (static_cast<uint64_t>(p.serial) << kNumBits));
+}
+
+Term ProcessTable::MakeRef() {
+  // Three words, as the BEAM's refs; the first two count, the third is zero
+  // (peers compare refs whole, so uniqueness per node and creation is enough).
+  Ref r;
+  r.node = node_;
+  r.creation = creation_;
+  uint64_t n = next_ref_++;
+  r.ids = {static_cast<uint32_t>(n & 0x3ffff), static_cast<uint32_t>(n >> 18), 0};
+  return Term::MakeRef(std::move(r));
+}
 
 }  // namespace hb

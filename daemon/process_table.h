@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ei_bridge/term.h"
@@ -43,6 +44,12 @@ class ProcessTable {
   // A pid for the daemon's fixed "system" process (sender of our replies).
   Term SystemPid() const { return MakePid(0); }
   VirtualProcess* Spawn();
+  // A pid for a long-lived server process (server_table.h): never handed to
+  // a call process while reserved; Release gives the number back.
+  Term ReservePid();
+  void Release(const Term& pid);
+  // A new reference of this node (monitors the daemon's servers set up).
+  Term MakeRef();
   // nullptr unless `pid` is a live process of this node and creation.
   VirtualProcess* Find(const Term& pid);
   void Remove(uint64_t key);
@@ -61,6 +68,8 @@ class ProcessTable {
   uint32_t creation_;
   uint64_t next_key_ = 1;
   std::unordered_map<uint64_t, VirtualProcess> procs_;
+  std::unordered_set<uint64_t> reserved_;
+  uint64_t next_ref_ = 1;
 };
 
 }  // namespace hb

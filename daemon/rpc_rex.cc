@@ -52,6 +52,7 @@ void RpcServer::OnRegSend(const std::string& node, const ControlMessage& m) {
     OnRex(node, m);
     return;
   }
+  if (ToServerByName(node, name, msg)) return;
   if (unknown_names_logged_.size() < 1000 && unknown_names_logged_.insert(name).second) {
     HB_LOG_INFO("message from '" + node + "' to unregistered name '" + name +
                 "' dropped (logged once per name)");

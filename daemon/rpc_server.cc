@@ -32,11 +32,13 @@ std::string RpcServer::NodeOf(const Term& pid) {
   return std::string();
 }
 
-void RpcServer::Send(const std::string& node, const ControlMessage& m) {
+bool RpcServer::Send(const std::string& node, const ControlMessage& m) {
   if (!send_(node, m)) {
     HB_LOG_DEBUG(std::string("dropped ") + ControlOpName(m.op) + " to '" + node +
                  "': not connected");
+    return false;
   }
+  return true;
 }
 
 void RpcServer::OnPeerUp(const PeerInfo& peer) {
@@ -44,9 +46,11 @@ void RpcServer::OnPeerUp(const PeerInfo& peer) {
     HB_LOG_INFO("peer '" + peer.node +
                 "' lacks DFLAG_SPAWN: only the legacy rex protocol will work from it");
   }
+  ServersPeerUp(peer.node);
 }
 
 void RpcServer::OnPeerDown(const std::string& node) {
+  ServersPeerDown(node);
   // Rex calls from that node: nobody is left to read the reply.
   for (auto it = rex_calls_.begin(); it != rex_calls_.end();) {
     if (it->second.node == node) {
@@ -119,12 +123,16 @@ void RpcServer::OnControl(const std::string& node, ControlMessage m) {
     case ControlOp::kSend:
     case ControlOp::kSendSender:
     case ControlOp::kAliasSend:
-      // Our processes have no mailbox to read; a BEAM process that never
-      // receives would keep the message, we drop it.
-      HB_LOG_DEBUG("dropped a message from '" + node + "' to " + m.to.Describe());
+      // Call processes have no mailbox to read; a BEAM process that never
+      // receives would keep the message, we drop it. Servers read theirs.
+      if (!ToServerByPid(node, m)) {
+        HB_LOG_DEBUG("dropped a message from '" + node + "' to " + m.to.Describe());
+      }
+      break;
+    case ControlOp::kMonitorPExit:
+      OnServerMonitorExit(m);
       break;
     case ControlOp::kUnlinkIdAck:
-    case ControlOp::kMonitorPExit:
     case ControlOp::kSpawnReply:
     case ControlOp::kGroupLeader:
       break;  // we never ask for these; nothing to do
@@ -313,6 +321,7 @@ void RpcServer::OnExitSignal(const ControlMessage& m, bool via_link) {
 }
 
 void RpcServer::OnMonitor(const std::string& node, const ControlMessage& m) {
+  if (MonitorServer(node, m)) return;
   if (m.to.is_atom()) {
     // Name monitors (gen_server:call({rex, Node}, ...) sets one up): the
     // registered servers live as long as the node, so there is nothing to
@@ -331,6 +340,7 @@ void RpcServer::OnMonitor(const std::string& node, const ControlMessage& m) {
 }
 
 void RpcServer::OnDemonitor(const ControlMessage& m) {
+  if (DemonitorServer(m)) return;
   if (m.to.is_atom("rex")) {
     // gen:call gave up (timeout or caller died): its monitor ref is the
     // reply tag's ref.
@@ -356,7 +366,10 @@ void RpcServer::OnDemonitor(const ControlMessage& m) {
 void RpcServer::OnLink(const std::string& node, const ControlMessage& m) {
   VirtualProcess* p = procs_.Find(m.to);
   if (p == nullptr) {
-    Send(node, MakeExit(m.to, m.from, Atom("noproc")));
+    // Servers trap exits and outlive their callers: a link to one is kept
+    // by nobody and never fires, which is what a caller can observe of a
+    // server that does not exit.
+    if (servers_.FindByPid(m.to) == nullptr) Send(node, MakeExit(m.to, m.from, Atom("noproc")));
     return;
   }
   if (std::find(p->links.begin(), p->links.end(), m.from) == p->links.end()) {

@@ -23,12 +23,13 @@
 #include "daemon/admission.h"
 #include "daemon/dispatcher.h"
 #include "daemon/process_table.h"
+#include "daemon/server_table.h"
 #include "ei_bridge/control.h"
 #include "ei_bridge/dist_node.h"
 
 namespace hb {
 
-class RpcServer : public DistHandler {
+class RpcServer : public DistHandler, public ProcessContext {
  public:
   using SendFn = std::function<bool(const std::string& node, const ControlMessage& m)>;
 
@@ -50,6 +51,24 @@ class RpcServer : public DistHandler {
   }
   size_t inflight_of(const std::string& node) const { return admission_.inflight_of(node); }
   size_t processes() const { return procs_.size(); }
+
+  // Long-lived servers (server_table.h). StartServer registers `server`
+  // under a new pid and `name` (empty: unregistered); nil when the name is
+  // taken. ExitServer ends it: every monitor on it fires with `reason`.
+  Term StartServer(const std::string& name, std::shared_ptr<ServerProcess> server);
+  void ExitServer(const Term& pid, const Term& reason);
+  ProcessContext* context() { return this; }
+
+  // ProcessContext, for the servers.
+  const std::string& node_name() const override { return node_name_; }
+  bool Send(const std::string& node, const ControlMessage& m) override;
+  Term MakeRef() override { return procs_.MakeRef(); }
+  std::vector<std::string> Peers() const override { return peers_(); }
+  uint64_t Call(const std::string& node, CallRequest req, DoneFn done) override;
+  void CancelCall(uint64_t call_id) override;
+  Term Monitor(const Term& watcher, const Term& target) override;
+  void Demonitor(const Term& watcher, const Term& target, const Term& ref) override;
+  void set_peers(std::function<std::vector<std::string>()> peers) { peers_ = std::move(peers); }
 
  private:
   void OnSpawnRequest(const std::string& node, const ControlMessage& m);
@@ -73,10 +92,15 @@ class RpcServer : public DistHandler {
   // in flight until `done` runs or CancelCall drops it. Returns the call id,
   // or 0 when it finished inside Dispatch (inline routes, undef).
   uint64_t Launch(const std::string& node, CallRequest req, Dispatcher::DoneFn done);
-  // Drops a launched call: its `done` never runs. Unknown ids are ignored.
-  void CancelCall(uint64_t call_id);
   void Reply(const std::string& node, const Term& to, const Term& tag, Term value);
-  void Send(const std::string& node, const ControlMessage& m);
+  // Servers (rpc_servers.cc): true when a server took the signal.
+  bool ToServerByName(const std::string& node, const std::string& name, const Term& msg);
+  bool ToServerByPid(const std::string& node, const ControlMessage& m);
+  bool MonitorServer(const std::string& node, const ControlMessage& m);
+  bool DemonitorServer(const ControlMessage& m);
+  void OnServerMonitorExit(const ControlMessage& m);
+  void ServersPeerUp(const std::string& node);
+  void ServersPeerDown(const std::string& node);
   static std::string NodeOf(const Term& pid);
   void ForgetProcess(VirtualProcess* p);
 
@@ -84,6 +108,8 @@ class RpcServer : public DistHandler {
   Dispatcher* dispatcher_;
   SendFn send_;
   ProcessTable procs_;
+  ServerTable servers_;
+  std::function<std::vector<std::string>()> peers_ = [] { return std::vector<std::string>(); };
   Admission admission_;
   Metrics* metrics_ = nullptr;
   std::unordered_map<uint64_t, std::string> launched_;  // call id -> caller's node

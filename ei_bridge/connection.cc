@@ -71,7 +71,9 @@ void Connection::Begin() {
   HandshakeConfig hc;
   hc.node_name = node_->node_name();
   hc.cookie = cfg.cookie;
-  hc.flags = dflag::kOurs;
+  // PUBLISHED makes us a visible node (in the peer's nodes()); hidden nodes
+  // leave it out, as erl -hidden does.
+  hc.flags = dflag::kOurs | (cfg.hidden ? 0 : dflag::kPublished);
   hc.creation = node_->creation();
   hc.admit = cfg.admit;
   DistNode* node = node_;
@@ -146,12 +148,15 @@ void Connection::OnHandshakePacket(const std::string& packet) {
   peer_flags_ = handshake_->peer_flags();
   peer_creation_ = handshake_->peer_creation();
   handshake_.reset();
+  // Up before the node announces it: OnPeerUp handlers may send at once
+  // (the pg scope's discover), after the handshake's last packet.
+  up_ = true;
+  reader_.set_header_bytes(4);
   if (!node_->OnHandshakeDone(this, step->replace_existing)) {
+    up_ = false;
     Close("duplicate connection");
     return;
   }
-  up_ = true;
-  reader_.set_header_bytes(4);
   // From now on the timer is the tick clock: a quarter of net_ticktime, as
   // the BEAM's own ticker.
   uint64_t period = std::max<uint64_t>(node_->config().net_ticktime_ms / 4, 1);

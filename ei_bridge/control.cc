@@ -285,6 +285,15 @@ ControlMessage MakeSend(Term to, Term message) {
   return m;
 }
 
+ControlMessage MakeRegSend(Term from, Term name, Term message) {
+  ControlMessage m;
+  m.op = ControlOp::kRegSend;
+  m.from = std::move(from);
+  m.to = std::move(name);
+  m.message = std::move(message);
+  return m;
+}
+
 ControlMessage MakeAliasSend(Term from, Term alias, Term message) {
   ControlMessage m;
   m.op = ControlOp::kAliasSend;

@@ -98,6 +98,7 @@ Result<std::string> EncodeControlPacket(const ControlMessage& m);
 
 // Convenience constructors for what hornbeamd sends.
 ControlMessage MakeSend(Term to, Term message);
+ControlMessage MakeRegSend(Term from, Term name, Term message);
 ControlMessage MakeAliasSend(Term from, Term alias, Term message);
 ControlMessage MakeExit(Term from, Term to, Term reason);
 ControlMessage MakeMonitorPExit(Term watched, Term watcher, Term ref, Term reason);

@@ -64,6 +64,7 @@ void DistNode::Start(std::function<void(Status)> ready) {
   EpmdClient::Config ec;
   ec.alive = config_.alive;
   ec.listen_port = port_;
+  ec.hidden = config_.hidden;
   epmd_ = std::make_unique<EpmdClient>(loop_, ec);
   epmd_->Start([this, ready = std::move(ready)](Result<uint32_t> creation) {
     if (!creation.ok()) {

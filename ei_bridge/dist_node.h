@@ -34,6 +34,8 @@ struct DistConfig {
   std::string cookie;
   std::string bind_address = "0.0.0.0";
   uint16_t port = 0;                  // 0: ephemeral
+  // Hidden (EPMD type 72, no DFLAG_PUBLISHED) or visible (77, PUBLISHED).
+  bool hidden = false;
   uint32_t net_ticktime_ms = 60000;   // drop a peer silent this long
   uint32_t handshake_timeout_ms = 10000;
   size_t max_packet_bytes = 64u << 20;

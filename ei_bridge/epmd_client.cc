@@ -14,6 +14,7 @@ constexpr uint8_t kAlive2Req = 120;
 constexpr uint8_t kAlive2Resp = 121;    // 16-bit creation (old epmd)
 constexpr uint8_t kAlive2XResp = 118;   // 32-bit creation (OTP 23+)
 constexpr uint8_t kHiddenNode = 72;
+constexpr uint8_t kNormalNode = 77;
 constexpr uint8_t kProtocolTcpIpv4 = 0;
 constexpr uint16_t kHighestVersion = 6;
 constexpr uint16_t kLowestVersion = 5;
@@ -67,7 +68,7 @@ void EpmdClient::OnConnected(int status) {
   std::string body;
   body.push_back(static_cast<char>(kAlive2Req));
   AppendBigEndian(&body, config_.listen_port, 2);
-  body.push_back(static_cast<char>(kHiddenNode));
+  body.push_back(static_cast<char>(config_.hidden ? kHiddenNode : kNormalNode));
   body.push_back(static_cast<char>(kProtocolTcpIpv4));
   AppendBigEndian(&body, kHighestVersion, 2);
   AppendBigEndian(&body, kLowestVersion, 2);

@@ -26,6 +26,7 @@ class EpmdClient {
   struct Config {
     std::string alive;         // the part of the node name before '@'
     uint16_t listen_port = 0;  // where peers reach us
+    bool hidden = false;       // node type 72 (hidden) or 77 (normal)
     std::string epmd_host = "127.0.0.1";
     uint16_t epmd_port = 4369;  // $ERL_EPMD_PORT overrides, as for erl
     uint32_t retry_ms = 1000;

@@ -100,3 +100,33 @@ TEST_CASE("blas.coretype and blas.threads: defaults, values, refusals, restart",
 
 }  // namespace
 }  // namespace hb
+
+namespace hb {
+namespace {
+
+TEST_CASE("visibility and cluster keys: visible by default, --hidden, checked values",
+          "[options]") {
+  auto o = Parse({});
+  REQUIRE(o.ok());
+  CHECK_FALSE(o->hidden);
+  CHECK(o->global_mode == "passive");
+  CHECK(o->pg_scope == "hornbeam");
+  CHECK(o->model_process_prefix == "hornbeam_model_");
+  o = Parse({"--hidden"});
+  REQUIRE(o.ok());
+  CHECK(o->hidden);
+  Options c;
+  REQUIRE(ApplyConfigJson(R"({"hidden": true, "global": "passive", "pg_scope": "gpus",
+                              "model_process_prefix": "m_"})", &c).ok());
+  CHECK(c.hidden);
+  CHECK(c.pg_scope == "gpus");
+  Status s = ApplyConfigJson(R"({"global": "full"})", &c);
+  CHECK(s.message().find("'global'") != std::string::npos);
+  CHECK(s.message().find("not supported") != std::string::npos);
+  CHECK(!ApplyConfigJson(R"({"hidden": "yes"})", &c).ok());
+  CHECK(!ApplyConfigJson(R"({"pg_scope": ""})", &c).ok());
+  CHECK(!ApplyConfigJson(R"({"global": "active"})", &c).ok());
+}
+
+}  // namespace
+}  // namespace hb

@@ -46,13 +46,25 @@ TEST_CASE("connection: a peer that completes the handshake is up", "[connection]
   REQUIRE(h.up);  // the node's digest of our challenge was right
   CHECK(h.node == "gpu@127.0.0.1");
   CHECK(h.node_creation == 0x5eedf00du);  // what epmd handed out
-  CHECK(h.node_flags == dflag::kOurs);
+  CHECK(h.node_flags == (dflag::kOurs | dflag::kPublished));  // visible by default
   REQUIRE(fx.loop.RunUntil([&] { return fx.handler.ups.size() == 1; }));
   CHECK(fx.handler.ups[0].node == "alice@127.0.0.1");
   CHECK(fx.handler.ups[0].flags == kPeerFlags);
   CHECK(fx.handler.ups[0].creation == 0x0c0ffee0u);
   CHECK(fx.node->IsConnected("alice@127.0.0.1"));
   CHECK(fx.node->stats().handshakes_failed == 0);
+}
+
+TEST_CASE("connection: a hidden node leaves DFLAG_PUBLISHED out, as erl -hidden",
+          "[connection]") {
+  NodeFixture fx;
+  DistConfig c = NodeFixture::Config();
+  c.hidden = true;
+  fx.Start(c);
+  auto peer = fx.Connect("alice@127.0.0.1");
+  HandshakeOutcome h = peer->Handshake(kCookie, kPeerFlags, 0x0c0ffee0);
+  REQUIRE(h.up);
+  CHECK(h.node_flags == dflag::kOurs);
 }
 
 TEST_CASE("connection: packets are 4-byte framed, whole, together or in pieces",

@@ -71,7 +71,7 @@ TEST_CASE("epmd client: registers with ALIVE2_REQ and takes ALIVE2_X_RESP's crea
   REQUIRE(fx.epmd.requests.size() == 1);
   const FakeEpmd::Request& r = fx.epmd.requests[0];
   CHECK(r.port == 4321);
-  CHECK(r.node_type == 72);  // hidden, as C nodes register
+  CHECK(r.node_type == 77);  // visible by default, as erl registers
   CHECK(r.protocol == 0);    // TCP/IPv4
   CHECK(r.highest == 6);
   CHECK(r.lowest == 5);
@@ -82,6 +82,16 @@ TEST_CASE("epmd client: registers with ALIVE2_REQ and takes ALIVE2_X_RESP's crea
   CHECK(fx.epmd.connections() == 1);
   CHECK(fx.client->registered());
   CHECK(fx.firsts.size() == 1);
+}
+
+TEST_CASE("epmd client: a hidden node registers as type 72, as erl -hidden", "[epmd_client]") {
+  Fixture fx;
+  EpmdClient::Config c = fx.Config();
+  c.hidden = true;
+  fx.Start(c);
+  REQUIRE(fx.First().ok());
+  REQUIRE(fx.epmd.requests.size() == 1);
+  CHECK(fx.epmd.requests[0].node_type == 72);
 }
 
 TEST_CASE("epmd client: an older epmd's ALIVE2_RESP gives a 16-bit creation", "[epmd_client]") {

@@ -226,6 +226,8 @@ hb_cleanup() {
   if [[ -f "$HB_TMP/ref.pid" ]]; then hb_stop_pid "$(cat "$HB_TMP/ref.pid")"; fi
   # Only if we started it; epmd refuses -kill while any node is registered.
   if [[ "${HB_STARTED_EPMD:-0}" == 1 ]]; then epmd -kill >/dev/null 2>&1 || true; fi
+  # HB_KEEP_TMP=1 keeps logs and modules for a post-mortem.
+  if [[ -n "${HB_KEEP_TMP:-}" ]]; then hb_log "kept $HB_TMP"; return 0; fi
   rm -rf "$HB_TMP"
 }
 

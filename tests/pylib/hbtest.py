@@ -199,7 +199,14 @@ class RawPeer:
         msg = small_tuple(atom("$gen_call"), small_tuple(me, tag),
                           small_tuple(atom("is_auth"), atom(target_node)))
         self.send4(b"p\x83" + control + b"\x83" + msg)
-        return atom("yes") in self.recv4()
+        # The node may send us other things first (its pg scope's discover
+        # on connect, as a BEAM node's pg does): skip them as a mailbox
+        # would, up to a few packets.
+        for _ in range(8):
+            packet = self.recv4()
+            if packet[:3] == b"p\x83h" and packet[4:6] == b"a\x02":  # SEND {2, ...}
+                return atom("yes") in packet
+        return False
 
     def is_closed(self, wait=3.0):
         """True when the other side closes the socket within `wait` seconds."""

@@ -5,7 +5,7 @@
 %%     poller, reconnected with back-off while they are down);</li>
 %% <li>glob patterns in `nodes' (`"gpu*@host"'): names registered with epmd
 %%     on that host are looked up every `rescan_ms', and connected nodes
-%%     (`nodes(connected)': hornbeamd is a hidden node) that match;</li>
+%%     (`nodes(connected)': hornbeamd may be hidden or visible) that match;</li>
 %% <li>members of the `pg' groups `{model, Model}' in the scope `pg_scope',
 %%     where the daemons offer them (a missing scope is not an error).</li>
 %% </ul>

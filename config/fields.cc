@@ -217,6 +217,11 @@ const std::vector<Field<Options>>& OptionFields() {
       Integer<O>("limits.max_inflight_total", &O::max_inflight_total, 1, 100000000, kLive),
       String<O>("blas.coretype", &O::blas_coretype, kRestart, {}, /*allow_empty=*/false),
       Integer<O>("blas.threads", &O::blas_threads, 0, 1024, kRestart),
+      String<O>("state_dir", &O::state_dir, kRestart, "--state-dir"),
+      Integer<O>("jobs.max_queued", &O::jobs_max_queued, 1, 1000000, kRestart),
+      Integer<O>("jobs.max_running", &O::jobs_max_running, 1, 1024, kRestart),
+      Integer<O>("jobs.keep_ms", &O::jobs_keep_ms, 0, 1ull << 40, kRestart),
+      Integer<O>("jobs.keep_bytes", &O::jobs_keep_bytes, 0, 1ull << 40, kRestart),
       Models(),
       Routes(),
   };

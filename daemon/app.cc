@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "base/catch_all.h"
@@ -14,6 +15,7 @@
 #include "daemon/node_name.h"
 #include "daemon/prometheus.h"
 #include "daemon/version.h"
+#include "ei_bridge/control.h"
 
 namespace hb {
 namespace {
@@ -107,6 +109,7 @@ bool App::Start() {
   if (DebugRoutesEnabled()) AddDebugRoutes(&router_, pool_.get());
   LoadModels();
   StartTimersAndSignals();
+  if (!StartJobs()) return false;
   if (!StartMetricsHttp()) return false;
   node_->Start([this](Status s) { OnNodeReady(std::move(s)); });
   return true;
@@ -167,6 +170,24 @@ void App::StartTimersAndSignals() {
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
     CatchAll("reload", [&] { static_cast<App*>(s->data)->Reload(); });
   }, SIGHUP);
+}
+
+bool App::StartJobs() {
+  JobsConfig jc;
+  jc.max_queued = options_.jobs_max_queued;
+  jc.max_running = options_.jobs_max_running;
+  jc.keep_ms = options_.jobs_keep_ms;
+  jc.keep_bytes = options_.jobs_keep_bytes;
+  jc.state_dir = options_.state_dir;
+  // systemd's StateDirectory=hornbeamd sets $STATE_DIRECTORY.
+  const char* env = getenv("STATE_DIRECTORY");
+  if (jc.state_dir.empty() && env != nullptr) jc.state_dir = env;
+  jobs_ = std::make_unique<JobsService>(
+      &loop_, &router_, dispatcher_.get(), jc, [this](const Term& to, Term message) {
+        if (!to.is_pid() || !node_) return;
+        node_->Send(to.pid().node, MakeSend(to, std::move(message)));
+      });
+  return jobs_->Start();
 }
 
 bool App::StartMetricsHttp() {
@@ -264,7 +285,10 @@ void App::Drain() {
   drain_deadline_ms_ = uv_now(&loop_) + uint64_t{options_.drain_timeout_s} * 1000;
   uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<App*>(t->data);
-    size_t left = self->dispatcher_->inflight();
+    // Jobs do not hold the drain: the next start reports them interrupted.
+    size_t jobs = self->jobs_ ? self->jobs_->running() : 0;
+    size_t inflight = self->dispatcher_->inflight();
+    size_t left = inflight > jobs ? inflight - jobs : 0;
     if (left == 0) {
       HB_LOG_INFO("drained: no call in flight");
       self->FinishShutdown(0);
@@ -297,8 +321,13 @@ void App::FinishShutdown(int code) {
   }
   auto after_node = [this] {
     auto after_models = [this] {
-      if (dispatcher_) {
-        dispatcher_->Close([this] { pool_->Shutdown(); });
+      auto after_jobs = [this] {
+        if (dispatcher_) dispatcher_->Close([this] { pool_->Shutdown(); });
+      };
+      if (jobs_) {
+        jobs_->Close(after_jobs);
+      } else {
+        after_jobs();
       }
     };
     if (models_) {

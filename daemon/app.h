@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "daemon/dispatcher.h"
 #include "daemon/health_service.h"
+#include "daemon/jobs_service.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/model_registry.h"
@@ -53,6 +54,8 @@ class App : public DistHandler {
   void LoadModels();
   void StartTimersAndSignals();
   bool StartMetricsHttp();
+  // The `jobs` module; false: its state directory is unusable.
+  bool StartJobs();
   void Reload();
   // The original command line again, with the configuration file re-read.
   static Result<Options> ParseCommandLine(const Options& o);
@@ -72,6 +75,7 @@ class App : public DistHandler {
   Router router_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<JobsService> jobs_;
   std::unique_ptr<DistNode> node_;
   std::unique_ptr<RpcServer> server_;
   std::unique_ptr<ModelRegistry> models_;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Jobs integration tests: a real hornbeamd with a state directory and a
+# small job queue, driven by hb_jobs_tests.erl from a real Erlang node
+# (submit, progress, cancel, a caller that goes away, a full queue, a
+# daemon restart during and after jobs).
+#
+#   run_jobs_integration.sh [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR
+#
+# --otp and --roots pick the client's OTP release as in run_integration.sh
+# (exit 77 = skipped).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=/dev/null
+source "$here/run_integration.sh"
+
+hb_parse_cell_args "$@"
+if [[ ${#HB_ARGS[@]} -ne 2 ]]; then
+  echo "usage: $0 [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR" >&2
+  exit 2
+fi
+set -- "${HB_ARGS[@]}"
+daemon_bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+tmp="$(mktemp -d -t hb_jobs.XXXXXX)"
+trap hb_on_exit EXIT
+trap 'exit 130' INT TERM
+hb_init "$tmp"
+hb_select_cell "$daemon_bin" || exit
+
+# One job runs at a time and three may wait: the queue-full test fills it.
+mkdir "$tmp/state"
+cat >"$tmp/config.json" <<JSON
+{
+  "plugin_dir": "$2",
+  "state_dir": "$tmp/state",
+  "jobs": {"max_queued": 3, "max_running": 1},
+  "models": {"default": {"plugin": "hashembed"}}
+}
+JSON
+
+sname="hbjobs_$$"
+hb_start_epmd
+hb_start_daemon "$daemon_bin" "$sname" --config "$tmp/config.json"
+
+hb_erlc "$here/hb_test_lib.erl" "$here/hb_jobs_tests.erl"
+export HB_DAEMON_NODE="$sname@$HB_HOST" HB_COOKIE HB_STATE_DIR="$tmp/state"
+if [[ -n "$HB_OTP_ROOT" ]]; then
+  hb_start_restart_relay
+else
+  HB_RESTART_CMD="'$HB_INTEGRATION_DIR/run_integration.sh' --restart-daemon '$tmp'"
+fi
+export HB_RESTART_CMD
+timeout 280 "${HB_OTP_RUN[@]}" erl -sname "hbjobsclient_$$" -setcookie "$HB_COOKIE" -hidden -noshell -pa "$tmp" \
+  -eval 'halt(case eunit:test([hb_jobs_tests], [verbose]) of ok -> 0; _ -> 1 end).' </dev/null

@@ -89,6 +89,42 @@ collect_progress(Id, Acc) ->
     after 10000 -> error({no_done, lists:reverse(Acc)})
     end.
 
+%% ---- a plugin's progress (ABI 1.3) -----------------------------------------
+
+plugin_progress_reaches_subscriber_and_status_test() ->
+    ?assert(idle()),
+    {ok, Id} = call(jobs, submit, [steps, steps, [], #{subscribe => true}]),
+    Progress = collect(Id, []),
+    ?assertMatch({done, {ok, 20}}, lists:last(Progress)),
+    Reports = [R || {progress, _, _} = R <- Progress],
+    ?assert(length(Reports) >= 2),
+    ?assert(lists:all(fun({progress, P, M}) ->
+                              P > 0.0 andalso P =< 1.0 andalso
+                                  binary:match(M, <<" of 20">>) =/= nomatch
+                      end, Reports)),
+    ?assertMatch(#{state := done, progress := 1.0}, call(jobs, status, [Id])),
+    %% A 1.2 plugin runs the same function as a job, without progress.
+    Old = submit(steps_v12, steps, []),
+    ?assertEqual({ok, 20}, call(jobs, await, [Old, 10000])).
+
+cancel_plugin_job_stops_it_test() ->
+    ?assert(idle()),
+    Id = submit(steps, steps, []),
+    ?assert(wait_until(fun() -> maps:get(progress, call(jobs, status, [Id])) > 0.0 end, 5000)),
+    ?assertEqual(ok, call(jobs, cancel, [Id])),
+    ?assertEqual({error, cancelled}, call(jobs, result, [Id])),
+    %% The plugin saw the cancellation: the instance is free long before
+    %% the 1 s the 20 steps take, so a second job finishes.
+    Next = submit(steps_v12, steps, []),
+    ?assertEqual({ok, 20}, call(jobs, await, [Next, 10000])).
+
+collect(Id, Acc) ->
+    receive
+        {hornbeam_job, Id, {progress, P, M}} -> collect(Id, [{progress, P, M} | Acc]);
+        {hornbeam_job, Id, {done, R}} -> lists:reverse([{done, R} | Acc])
+    after 10000 -> error({no_done, lists:reverse(Acc)})
+    end.
+
 %% ---- cancel, callers that go away, limits ------------------------------------
 
 cancel_running_job_test() ->

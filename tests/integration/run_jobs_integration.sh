@@ -4,7 +4,7 @@
 # (submit, progress, cancel, a caller that goes away, a full queue, a
 # daemon restart during and after jobs).
 #
-#   run_jobs_integration.sh [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR
+#   run_jobs_integration.sh [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR
 #
 # --otp and --roots pick the client's OTP release as in run_integration.sh
 # (exit 77 = skipped).
@@ -14,8 +14,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/run_integration.sh"
 
 hb_parse_cell_args "$@"
-if [[ ${#HB_ARGS[@]} -ne 2 ]]; then
-  echo "usage: $0 [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR" >&2
+if [[ ${#HB_ARGS[@]} -ne 3 ]]; then
+  echo "usage: $0 [--otp REL] [--roots DIR] DAEMON_BINARY PLUGIN_DIR TEST_PLUGIN_DIR" >&2
   exit 2
 fi
 set -- "${HB_ARGS[@]}"
@@ -27,13 +27,19 @@ hb_init "$tmp"
 hb_select_cell "$daemon_bin" || exit
 
 # One job runs at a time and three may wait: the queue-full test fills it.
-mkdir "$tmp/state"
+# `steps` and `steps_v12` run the test plugin's steps/0 (20 x 50 ms), from a
+# plugin that reports progress (ABI 1.3) and from one that claims 1.2.
+mkdir "$tmp/state" "$tmp/plugins"
+cp "$2/hashembed.so" "$3/testplugin_good.so" "$3/testplugin_v12.so" "$tmp/plugins/"
 cat >"$tmp/config.json" <<JSON
 {
-  "plugin_dir": "$2",
+  "plugin_dir": "$tmp/plugins",
   "state_dir": "$tmp/state",
   "jobs": {"max_queued": 3, "max_running": 1},
-  "models": {"default": {"plugin": "hashembed"}}
+  "models": {"default": {"plugin": "hashembed"},
+             "steps": {"plugin": "testplugin_good"},
+             "steps_v12": {"plugin": "testplugin_v12"}},
+  "routes": {"ml": "default", "steps": "steps", "steps_v12": "steps_v12"}
 }
 JSON
 

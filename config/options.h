@@ -77,6 +77,9 @@ struct Options {
   // with `overloaded`; at most max_running run at once; a finished job is
   // kept keep_ms after it finished, and while all kept results together fit
   // in keep_bytes (the oldest go first).
+  // Erlang module -> classifier head (ml:train/1's name): Module:predict/1
+  // and Module:predict_batch/1 use that head.
+  std::map<std::string, std::string> classifier_routes;
   uint32_t jobs_max_queued = 1000;
   uint32_t jobs_max_running = 4;
   uint64_t jobs_keep_ms = 24ull * 3600 * 1000;

@@ -105,6 +105,9 @@ bool App::Start() {
   dispatcher_ = std::make_unique<Dispatcher>(&loop_, &router_, pool_.get(), &metrics_);
   node_ = std::make_unique<DistNode>(&loop_, dc, this);
   WireStatus(*full);
+  // systemd's StateDirectory=hornbeamd sets $STATE_DIRECTORY.
+  const char* env = getenv("STATE_DIRECTORY");
+  state_dir_ = !options_.state_dir.empty() ? options_.state_dir : env != nullptr ? env : "";
   AddHealthRoutes(&router_, &status_, &metrics_);
   if (DebugRoutesEnabled()) AddDebugRoutes(&router_, pool_.get());
   LoadModels();
@@ -132,6 +135,16 @@ void App::WireStatus(const std::string& node_name) {
 void App::LoadModels() {
   plugin_dir_ = options_.plugin_dir.empty() ? DefaultPluginDir() : options_.plugin_dir;
   models_ = std::make_unique<ModelRegistry>(&loop_, &router_, plugin_dir_);
+  // Classifier heads (ml:train/1) read the models' embeddings; their routes
+  // share module ml, which every model (re)load re-creates.
+  ModelLookup lookup;
+  lookup.find = [this](const std::string& name) { return models_->Find(name); };
+  lookup.all = [this] { return models_->All(); };
+  classifiers_ = std::make_unique<ClassifierService>(pool_.get(), lookup, state_dir_);
+  classifiers_->LoadSaved();
+  models_->set_after_routes(
+      [this] { classifiers_->AddRoutes(&router_, options_.classifier_routes); });
+  classifiers_->AddRoutes(&router_, options_.classifier_routes);
   notifier_->Status("loading models");
   HB_LOG_INFO("loading " + std::to_string(options_.models.size()) + " model(s) from " + plugin_dir_);
   size_t failed = models_->Load(options_.models, options_.routes);
@@ -178,10 +191,7 @@ bool App::StartJobs() {
   jc.max_running = options_.jobs_max_running;
   jc.keep_ms = options_.jobs_keep_ms;
   jc.keep_bytes = options_.jobs_keep_bytes;
-  jc.state_dir = options_.state_dir;
-  // systemd's StateDirectory=hornbeamd sets $STATE_DIRECTORY.
-  const char* env = getenv("STATE_DIRECTORY");
-  if (jc.state_dir.empty() && env != nullptr) jc.state_dir = env;
+  jc.state_dir = state_dir_;
   jobs_ = std::make_unique<JobsService>(
       &loop_, &router_, dispatcher_.get(), jc, [this](const Term& to, Term message) {
         if (!to.is_pid() || !node_) return;

@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "daemon/dispatcher.h"
+#include "daemon/classifier_service.h"
 #include "daemon/health_service.h"
 #include "daemon/jobs_service.h"
 #include "daemon/metrics.h"
@@ -76,6 +77,8 @@ class App : public DistHandler {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<JobsService> jobs_;
+  std::unique_ptr<ClassifierService> classifiers_;
+  std::string state_dir_;  // state_dir, else $STATE_DIRECTORY, else empty
   std::unique_ptr<DistNode> node_;
   std::unique_ptr<RpcServer> server_;
   std::unique_ptr<ModelRegistry> models_;

@@ -246,6 +246,7 @@ void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& rout
     AddModelRoutes(router_, module, model, it->second->caps, lookup);
     routed_modules_.push_back(module);
   }
+  if (after_routes_) after_routes_();
 }
 
 void ModelRegistry::Retire(std::shared_ptr<Batcher> b) {

@@ -180,8 +180,9 @@ bad_arguments_test() ->
 
 %% ---- restarts (kept last: they replace the daemon) ---------------------------
 
-%% A finished job's state and result survive a restart; a job running at
-%% the restart comes back interrupted.
+%% A finished job's state and result survive a restart, and so does a
+%% trained classifier head; a job running at the restart comes back
+%% interrupted.
 restart_keeps_finished_and_interrupts_running_test_() ->
     ?T(90, fun() ->
         case os:getenv("HB_RESTART_CMD") of
@@ -191,11 +192,20 @@ restart_keeps_finished_and_interrupts_running_test_() ->
                 Done = submit(health, ping, []),
                 {ok, pong} = call(jobs, await, [Done, 5000]),
                 Before = call(jobs, status, [Done]),
+                %% A classifier head is saved too, and loaded at start.
+                Text = <<"the chef baked a lemon tart">>,
+                #{} = call(ml, train, [#{name => restart_head, model => default,
+                                         examples => [{Text, food}, {<<"the storm battered the coast">>, weather},
+                                                      {<<"the baker kneaded the dough">>, food},
+                                                      {<<"heavy rain flooded the valley">>, weather}],
+                                         holdout => 0.0}]),
+                Prediction = call(ml, predict, [restart_head, Text]),
                 Running = submit(health, sleep, [60000]),
                 Queued = submit(health, sleep, [60000]),
                 ?assert(wait_until(fun() -> state(Running) =:= running end, 5000)),
                 restart(Cmd),
                 ?assertEqual(Before, call(jobs, status, [Done])),
+                ?assertEqual(Prediction, call(ml, predict, [restart_head, Text])),
                 ?assertEqual({ok, pong}, call(jobs, result, [Done])),
                 [?assertMatch(#{state := interrupted}, call(jobs, status, [I]))
                  || I <- [Running, Queued]],

@@ -167,6 +167,9 @@ JobStore::~JobStore() { Flush(); }
 
 Status JobStore::Open() {
   if (!enabled()) return Status::Ok();
+  // The state directory itself too (systemd makes it; a hand-run daemon may not have).
+  std::string parent = dir_.substr(0, dir_.rfind('/'));
+  if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST) return Errno("cannot create", parent);
   if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) return Errno("cannot create", dir_);
   writer_ = std::make_unique<WorkerPool>(1);
   return Status::Ok();

@@ -66,7 +66,7 @@ class JobStore {
 
   bool enabled() const { return !dir_.empty(); }
   const std::string& dir() const { return dir_; }
-  // Creates STATE_DIR/jobs when missing.
+  // Creates STATE_DIR and STATE_DIR/jobs when missing.
   Status Open();
   // Every record found; unreadable files are logged and skipped, records
   // left queued/running come back interrupted (finished at `now_ms`).

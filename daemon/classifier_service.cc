@@ -194,7 +194,8 @@ void ClassifierService::AddRoutes(Router* router,
       if (!NameText(req.args[0], &head)) return done(CallOutcome::BadArg("ml", f, req.args));
       Predict("ml", f, head, req.args[1], req.args, many, std::move(done));
     }));
-    for (const auto& [module, head] : routes) {
+    for (const auto& route : routes) {
+      const std::string module = route.first, head = route.second;  // captured by copy
       router->Add(module, f, 1, async([this, module, head, f, many](CallRequest req, CallDone done) {
         Predict(module, f, head, req.args[0], req.args, many, std::move(done));
       }));

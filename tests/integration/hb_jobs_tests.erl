@@ -68,6 +68,9 @@ progress_and_subscribe_test() ->
     %% Subscribing to a finished job sends its end at once.
     ?assertEqual(ok, call(jobs, subscribe, [Id])),
     ?assertEqual({ok, ok}, receive {hornbeam_job, Id, {done, R}} -> R after 5000 -> none end),
+    %% Through the rex server too (gen_server:call From's pid is the caller).
+    ?assertEqual(ok, gen_server:call({rex, node_()}, {call, jobs, subscribe, [Id], user}, 5000)),
+    ?assertEqual({ok, ok}, receive {hornbeam_job, Id, {done, R1}} -> R1 after 5000 -> none end),
     %% subscribe/2 names another process.
     Self = self(),
     Other = spawn(fun() -> receive {hornbeam_job, _, {done, R2}} -> Self ! {other, R2} end end),

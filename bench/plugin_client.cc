@@ -28,6 +28,8 @@ bool TableHasDeviceInfo(const hb_plugin_api& api) {
          api.device_info != nullptr;
 }
 
+void IgnoreProgress(void*, uint64_t, double, const char*) {}
+
 }  // namespace
 
 std::unique_ptr<PluginLibrary> PluginLibrary::Open(const std::string& path,
@@ -55,7 +57,8 @@ std::unique_ptr<PluginLibrary> PluginLibrary::Open(const std::string& path,
                            &lib->log_prefix_,
                            &Log,
                            &NeverCancelled,
-                           &Alloc};
+                           &Alloc,
+                           &IgnoreProgress};
   char err[512] = "";
   if (api->init(&lib->host_, &lib->state_, err, sizeof(err)) != HB_OK) {
     *error = std::string("init: ") + err;

@@ -101,7 +101,8 @@ Status CheckRoutes(const Options& o) {
 const char* UsageText() {
   return "usage: hornbeamd [--sname NAME | --name NAME@HOST] [--cookie COOKIE | --cookie-file PATH]\n"
          "                 [--port N] [--config PATH] [--log-level debug|info|warning|error]\n"
-         "                 [--plugin-dir DIR] [--metrics-port N] [--hidden] [--check-config]\n"
+         "                 [--plugin-dir DIR] [--metrics-port N] [--state-dir DIR] [--hidden]\n"
+         "                 [--check-config]\n"
          "                 [--help] [--version]\n"
          "\n"
          "Joins an Erlang cluster as the node NAME@HOST (default gpu@<short hostname>; visible\n"

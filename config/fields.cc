@@ -227,6 +227,26 @@ Field<Options> Routes() {
   return f;
 }
 
+Field<Options> ClassifierRoutes() {
+  Field<Options> f = Make<Options>("classifier_routes", {}, Reload::kRestart);
+  f.parse = [](const json& v, Options* o) -> Status {
+    if (!v.is_object()) return InvalidArgument("expected an object of module -> classifier head");
+    std::map<std::string, std::string> routes;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      Status named = CheckAtomName(it.key());
+      if (!named.ok()) return KeyError("classifier_routes." + it.key(), named.message());
+      if (!it.value().is_string() || it.value().get<std::string>().empty()) {
+        return KeyError("classifier_routes." + it.key(), "expected a classifier head name");
+      }
+      routes[it.key()] = it.value().get<std::string>();
+    }
+    o->classifier_routes = std::move(routes);
+    return Status::Ok();
+  };
+  f.dump = [](const Options& o) { return json(o.classifier_routes); };
+  return f;
+}
+
 Field<Options> Cookie() {
   Field<Options> f = String<Options>("cookie", &Options::cookie, Reload::kRestart, "--cookie");
   f.secret = true;
@@ -268,8 +288,14 @@ const std::vector<Field<Options>>& OptionFields() {
       GlobalMode(),
       AtomName("pg_scope", &O::pg_scope),
       AtomName("model_process_prefix", &O::model_process_prefix),
+      String<O>("state_dir", &O::state_dir, kRestart, "--state-dir"),
+      Integer<O>("jobs.max_queued", &O::jobs_max_queued, 1, 1000000, kRestart),
+      Integer<O>("jobs.max_running", &O::jobs_max_running, 1, 1024, kRestart),
+      Integer<O>("jobs.keep_ms", &O::jobs_keep_ms, 0, 1ull << 40, kRestart),
+      Integer<O>("jobs.keep_bytes", &O::jobs_keep_bytes, 0, 1ull << 40, kRestart),
       Models(),
       Routes(),
+      ClassifierRoutes(),
   };
   return kFields;
 }

@@ -76,6 +76,21 @@ struct Options {
   std::string blas_coretype = "auto";
   uint32_t blas_threads = 0;        // per instance; 0: cores / CPU instances
   bool routes_named = false;        // the file had a "routes" key
+  // Where state that outlives a restart is kept (finished jobs, their
+  // results). Empty: $STATE_DIRECTORY when set (systemd's StateDirectory=),
+  // else none, and nothing is persisted.
+  std::string state_dir;
+  // Jobs (daemon/jobs_service.h): queued jobs beyond max_queued are refused
+  // with `overloaded`; at most max_running run at once; a finished job is
+  // kept keep_ms after it finished, and while all kept results together fit
+  // in keep_bytes (the oldest go first).
+  // Erlang module -> classifier head (ml:train/1's name): Module:predict/1
+  // and Module:predict_batch/1 use that head.
+  std::map<std::string, std::string> classifier_routes;
+  uint32_t jobs_max_queued = 1000;
+  uint32_t jobs_max_running = 4;
+  uint64_t jobs_keep_ms = 24ull * 3600 * 1000;
+  uint64_t jobs_keep_bytes = 256ull << 20;
 
   // How the daemon was invoked (not configuration keys).
   std::string config_path;          // --config

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "base/catch_all.h"
@@ -14,6 +15,7 @@
 #include "daemon/node_name.h"
 #include "daemon/prometheus.h"
 #include "daemon/version.h"
+#include "ei_bridge/control.h"
 
 namespace hb {
 namespace {
@@ -105,10 +107,14 @@ bool App::Start() {
   dispatcher_ = std::make_unique<Dispatcher>(&loop_, &router_, pool_.get(), &metrics_);
   node_ = std::make_unique<DistNode>(&loop_, dc, this);
   WireStatus(*full);
+  // systemd's StateDirectory=hornbeamd sets $STATE_DIRECTORY.
+  const char* env = getenv("STATE_DIRECTORY");
+  state_dir_ = !options_.state_dir.empty() ? options_.state_dir : env != nullptr ? env : "";
   AddHealthRoutes(&router_, &status_, &metrics_);
   if (DebugRoutesEnabled()) AddDebugRoutes(&router_, pool_.get());
   LoadModels();
   StartTimersAndSignals();
+  if (!StartJobs()) return false;
   if (!StartMetricsHttp()) return false;
   node_->Start([this](Status s) { OnNodeReady(std::move(s)); });
   return true;
@@ -132,6 +138,16 @@ void App::WireStatus(const std::string& node_name) {
 void App::LoadModels() {
   plugin_dir_ = options_.plugin_dir.empty() ? DefaultPluginDir() : options_.plugin_dir;
   models_ = std::make_unique<ModelRegistry>(&loop_, &router_, plugin_dir_);
+  // Classifier heads (ml:train/1) read the models' embeddings; their routes
+  // share module ml, which every model (re)load re-creates.
+  ModelLookup lookup;
+  lookup.find = [this](const std::string& name) { return models_->Find(name); };
+  lookup.all = [this] { return models_->All(); };
+  classifiers_ = std::make_unique<ClassifierService>(pool_.get(), lookup, state_dir_);
+  classifiers_->LoadSaved();
+  models_->set_after_routes(
+      [this] { classifiers_->AddRoutes(&router_, options_.classifier_routes); });
+  classifiers_->AddRoutes(&router_, options_.classifier_routes);
   notifier_->Status("loading models");
   HB_LOG_INFO("loading " + std::to_string(options_.models.size()) + " model(s) from " + plugin_dir_);
   size_t failed = models_->Load(options_.models, options_.routes);
@@ -175,6 +191,21 @@ void App::StartTimersAndSignals() {
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
     CatchAll("reload", [&] { static_cast<App*>(s->data)->Reload(); });
   }, SIGHUP);
+}
+
+bool App::StartJobs() {
+  JobsConfig jc;
+  jc.max_queued = options_.jobs_max_queued;
+  jc.max_running = options_.jobs_max_running;
+  jc.keep_ms = options_.jobs_keep_ms;
+  jc.keep_bytes = options_.jobs_keep_bytes;
+  jc.state_dir = state_dir_;
+  jobs_ = std::make_unique<JobsService>(
+      &loop_, &router_, dispatcher_.get(), jc, [this](const Term& to, Term message) {
+        if (!to.is_pid() || !node_) return;
+        node_->Send(to.pid().node, MakeSend(to, std::move(message)));
+      });
+  return jobs_->Start();
 }
 
 bool App::StartMetricsHttp() {
@@ -292,7 +323,10 @@ void App::Drain() {
   drain_deadline_ms_ = uv_now(&loop_) + uint64_t{options_.drain_timeout_s} * 1000;
   uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<App*>(t->data);
-    size_t left = self->dispatcher_->inflight();
+    // Jobs do not hold the drain: the next start reports them interrupted.
+    size_t jobs = self->jobs_ ? self->jobs_->running() : 0;
+    size_t inflight = self->dispatcher_->inflight();
+    size_t left = inflight > jobs ? inflight - jobs : 0;
     if (left == 0) {
       HB_LOG_INFO("drained: no call in flight");
       self->FinishShutdown(0);
@@ -325,8 +359,13 @@ void App::FinishShutdown(int code) {
   }
   auto after_node = [this] {
     auto after_models = [this] {
-      if (dispatcher_) {
-        dispatcher_->Close([this] { pool_->Shutdown(); });
+      auto after_jobs = [this] {
+        if (dispatcher_) dispatcher_->Close([this] { pool_->Shutdown(); });
+      };
+      if (jobs_) {
+        jobs_->Close(after_jobs);
+      } else {
+        after_jobs();
       }
     };
     if (models_) {

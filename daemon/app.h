@@ -19,7 +19,9 @@
 #include "config/config.h"
 #include "daemon/cluster.h"
 #include "daemon/dispatcher.h"
+#include "daemon/classifier_service.h"
 #include "daemon/health_service.h"
+#include "daemon/jobs_service.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/model_registry.h"
@@ -54,6 +56,8 @@ class App : public DistHandler {
   void LoadModels();
   void StartTimersAndSignals();
   bool StartMetricsHttp();
+  // The `jobs` module; false: its state directory is unusable.
+  bool StartJobs();
   void Reload();
   // The original command line again, with the configuration file re-read.
   static Result<Options> ParseCommandLine(const Options& o);
@@ -75,6 +79,9 @@ class App : public DistHandler {
   Router router_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<JobsService> jobs_;
+  std::unique_ptr<ClassifierService> classifiers_;
+  std::string state_dir_;  // state_dir, else $STATE_DIRECTORY, else empty
   std::unique_ptr<DistNode> node_;
   std::unique_ptr<RpcServer> server_;
   std::unique_ptr<Cluster> cluster_;

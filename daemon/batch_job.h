@@ -61,6 +61,9 @@ struct BatchJob {
   std::string result_etf;
   hb_status term_code = HB_OK;
   std::string term_message;
+  // The plugin's progress reports (ABI 1.3) while it executes; empty
+  // unless the call runs as a job.
+  std::function<void(double, std::string_view)> progress;
 
   std::shared_ptr<std::atomic<bool>> cancelled;  // the caller gave up
   std::function<void(BatchJob&)> finish;         // once, after the last result

@@ -142,7 +142,11 @@ void Batcher::RunTerm(InstanceHandle* instance, Slice& slice) {
   req.token = job.cancelled ? CancelToken(job.cancelled.get()) : 0;
   auto t0 = Clock::now();
   uint64_t queued = MicrosSince(job.enqueued);
+  // A job's cancel flag is its own: its token names this execute alone.
+  bool reports = job.progress && req.token != 0;
+  if (reports) RegisterProgress(req.token, job.progress);
   Status st = instance->ExecuteTerm(req, &job.result_etf, &job.term_code);
+  if (reports) UnregisterProgress(req.token);
   if (!st.ok()) job.term_message = st.message();
   {
     MutexLock lock(&mu_);

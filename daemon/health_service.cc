@@ -52,10 +52,19 @@ void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* me
     if (!ms.is_int() || ms.int_value() < 0 || ms.int_value() > 60000) {
       return CallOutcome::BadArg("health", "sleep", req.args);
     }
-    // Sleep in slices so a cancelled call frees its worker promptly.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms.int_value());
-    while (std::chrono::steady_clock::now() < deadline) {
+    // Sleep in slices so a cancelled call frees its worker promptly; as a
+    // job it reports progress (the time slept) every 100 ms.
+    auto start = std::chrono::steady_clock::now();
+    auto total = std::chrono::milliseconds(ms.int_value());
+    auto next_report = start;
+    while (std::chrono::steady_clock::now() < start + total) {
       if (req.cancelled->load(std::memory_order_acquire)) break;
+      auto now = std::chrono::steady_clock::now();
+      if (req.progress && now >= next_report) {
+        double done = std::chrono::duration<double>(now - start) / total;
+        req.progress(done, "sleeping");
+        next_report = now + std::chrono::milliseconds(100);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return CallOutcome::Return(Term::Atom("ok"));

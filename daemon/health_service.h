@@ -4,6 +4,8 @@
 // health:sleep(Ms) is a diagnostic: it occupies a worker for Ms milliseconds
 // (0..60000) and returns ok, so operators and tests can see timeouts and
 // cancellation without a model. Queued sleeps whose callers left never run.
+// Run as a job (jobs:submit(health, sleep, [Ms])) it reports the time slept
+// as progress every 100 ms.
 //
 // Thread: the routes run on the loop thread (ping, check, get_all read state
 // that only the loop thread writes) except sleep, which runs on a worker.

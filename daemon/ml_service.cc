@@ -205,6 +205,7 @@ Route TermRoute(const std::string& module, const std::string& function, uint32_t
     job->arity = arity;
     job->args_etf = std::move(etf).value();
     job->cancelled = req.cancelled;
+    job->progress = req.progress;
     auto args = std::make_shared<const Term>(std::move(req.args));
     job->finish = [module, function, args, done](BatchJob& j) {
       if (j.cancelled && j.cancelled->load(std::memory_order_acquire)) return;

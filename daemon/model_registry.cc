@@ -264,6 +264,7 @@ void ModelRegistry::InstallRoutes(const std::map<std::string, std::string>& rout
     AddModelRoutes(router_, ModelModule(name), name, slot->caps, Lookup());
     routed_modules_.push_back(ModelModule(name));
   }
+  if (after_routes_) after_routes_();
 }
 
 void ModelRegistry::Retire(std::shared_ptr<Batcher> b) {

@@ -72,6 +72,9 @@ class ModelRegistry {
   // The model serving under `name` now (null when it does not serve), and
   // every serving model: what routes use at call time.
   std::shared_ptr<const ServingModel> Find(const std::string& name) const;
+  // Runs after every (re)install of the model routes, which clears the
+  // routed modules: other services re-add their routes there (ml:train).
+  void set_after_routes(std::function<void()> f) { after_routes_ = std::move(f); }
   std::vector<std::shared_ptr<const ServingModel>> All() const;
   // A model failed or hangs (status not ok): what Snapshot would say,
   // without copying anything.
@@ -141,6 +144,7 @@ class ModelRegistry {
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // by model name
   std::vector<std::string> routed_modules_;
   std::function<void(const std::vector<std::string>&)> on_serving_;
+  std::function<void()> after_routes_;
 
   // Reload machinery.
   uv_async_t reload_async_;

@@ -6,10 +6,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include "base/log.h"
+#include "base/mutex.h"
+#include "base/utf8.h"
 
 namespace hb {
 namespace {
@@ -31,6 +36,33 @@ int HostIsCancelled(void*, uint64_t token) {
                  ->load(std::memory_order_acquire)
              ? 1
              : 0;
+}
+
+// Progress sinks of the term requests executing now, by token. Few entries
+// (one per running job); a report copies its sink out of the lock.
+struct ProgressSinks {
+  Mutex mu;
+  std::unordered_map<uint64_t, ProgressFn> by_token GUARDED_BY(mu);
+};
+ProgressSinks& Sinks() {
+  static ProgressSinks* sinks = new ProgressSinks();  // never destroyed: plugin threads
+  return *sinks;
+}
+
+void HostReportProgress(void*, uint64_t token, double fraction, const char* message) {
+  if (token == 0 || std::isnan(fraction)) return;
+  ProgressFn fn;
+  {
+    ProgressSinks& s = Sinks();
+    MutexLock lock(&s.mu);
+    auto it = s.by_token.find(token);
+    if (it == s.by_token.end()) return;
+    fn = it->second;
+  }
+  std::string_view text = message ? std::string_view(message, strnlen(message, 1023)) : "";
+  // Plugin text is untrusted: only valid UTF-8 reaches Erlang as a binary message.
+  std::string safe = IsValidUtf8(text) ? std::string(text) : std::string();
+  fn(std::min(1.0, std::max(0.0, fraction)), safe);
 }
 
 // Host allocations carry a header with a magic word and their size, so a
@@ -55,8 +87,24 @@ AllocHeader* HeaderOf(void* p) { return static_cast<AllocHeader*>(p) - 1; }
 
 const hb_host_api kHostApi = {
     sizeof(hb_host_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, nullptr,
-    HostLog,             HostIsCancelled,     HostAlloc,
+    HostLog,             HostIsCancelled,     HostAlloc,         HostReportProgress,
 };
+
+}  // namespace
+
+void RegisterProgress(uint64_t token, ProgressFn fn) {
+  ProgressSinks& s = Sinks();
+  MutexLock lock(&s.mu);
+  s.by_token[token] = std::move(fn);
+}
+
+void UnregisterProgress(uint64_t token) {
+  ProgressSinks& s = Sinks();
+  MutexLock lock(&s.mu);
+  s.by_token.erase(token);
+}
+
+namespace {
 
 template <size_t N>
 std::string ErrText(const char (&buf)[N]) {

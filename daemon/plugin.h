@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -131,6 +132,12 @@ const char* PluginStatusName(hb_status s);
 // addresses of the requests' cancellation flags, valid for the duration of
 // the execute call that carries them.
 const hb_host_api* HostApi();
+// Where the progress reports of a request go (ABI 1.3 report_progress):
+// between Register and Unregister, reports carrying `token` call `fn` (on the
+// plugin's thread). Unregistered tokens' reports are dropped. Thread-safe.
+using ProgressFn = std::function<void(double, std::string_view)>;
+void RegisterProgress(uint64_t token, ProgressFn fn);
+void UnregisterProgress(uint64_t token);
 inline uint64_t CancelToken(const std::atomic<bool>* flag) {
   return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(flag));
 }

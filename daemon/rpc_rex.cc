@@ -83,6 +83,7 @@ void RpcServer::OnRexCall(const std::string& node, const Term& msg) {
   }
   Term to = msg[1][0];
   Term tag = msg[1][1];
+  if (to.is_pid()) call.caller_pid = to;
   if (!call.args.is_proper_list()) {
     Reply(node, to, tag, RpcReply(ImproperArgs(req)));
     return;
@@ -121,6 +122,7 @@ void RpcServer::OnLegacyRexCall(const std::string& node, const Term& msg) {
     Send(node, MakeSend(to, Term::Tuple({Atom("rex"), RpcReply(o)})));
   };
   if (!ParseMfa(msg[1], &call)) return;
+  if (to.is_pid()) call.caller_pid = to;
   if (!call.args.is_proper_list()) {
     reply(ImproperArgs(msg[1]));
     return;

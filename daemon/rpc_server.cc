@@ -181,6 +181,7 @@ void RpcServer::OnSpawnRequest(const std::string& node, const ControlMessage& m)
   ListElems(*m.message, &args);
   CallRequest req;
   req.caller_node = node;
+  req.caller_pid = from;
   if (mod == "erpc" && fun == "execute_call" && args.size() == 4) {
     p->kind = VirtualProcess::Kind::kErpcCall;
     p->erpc_ref = args[0];

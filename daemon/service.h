@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/call_outcome.h"
@@ -27,6 +28,13 @@ struct CallRequest {
   Term args;                                   // the proper argument list
   std::shared_ptr<std::atomic<bool>> cancelled;  // set when the caller is gone
   std::string caller_node;
+  // The process that made the call (erpc/spawn caller, gen:call From pid);
+  // nil for casts without one. jobs:subscribe/1 sends to it.
+  Term caller_pid;
+  // Reports progress of a long function (0.0..1.0, a short message); empty
+  // unless the call runs as a job (daemon/jobs_service.h). Thread-safe: any
+  // thread may call it, any number of times.
+  std::function<void(double, std::string_view)> progress;
 };
 
 // Completes an async call. Thread-safe; call exactly once.

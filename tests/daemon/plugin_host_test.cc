@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <mutex>
+#include <string_view>
+#include <utility>
 #include <thread>
 
 #include "daemon/batcher.h"
@@ -30,7 +33,7 @@ std::shared_ptr<testing::TextRun> Run(Batcher& b, std::vector<std::string> texts
 TEST_CASE("ABI major mismatch is refused with a clear message", "[plugin]") {
   auto p = Plugin::Load(kTestDir + "/testplugin_bad_major.so");
   REQUIRE(!p.ok());
-  CHECK(p.status().message().find("ABI 99.2 is incompatible with host ABI 1.2") !=
+  CHECK(p.status().message().find("ABI 99.3 is incompatible with host ABI 1.3") !=
         std::string::npos);
 }
 
@@ -196,6 +199,42 @@ TEST_CASE("term calls pass external-format bytes both ways", "[plugin]") {
   REQUIRE(done);
   CHECK(job->term_code == HB_OK);
   CHECK(job->result_etf == job->args_etf);
+}
+
+// ABI 1.3 report_progress: a plugin that claims 1.3 reports through the
+// host to the job's sink; one that claims 1.2 loads on this host and runs
+// the same function without reporting.
+TEST_CASE("progress reports (ABI 1.3) reach the job, a 1.2 plugin runs without them",
+          "[plugin][batcher]") {
+  for (const char* so : {"/testplugin_good.so", "/testplugin_v12.so"}) {
+    BatcherOptions o;
+    auto b = MakeBatcher(kTestDir + so, o);
+    auto job = std::make_shared<BatchJob>();
+    job->kind = BatchJob::Kind::kTerm;
+    job->function = "steps";
+    job->arity = 0;
+    job->args_etf = *EncodeWithVersion(Term::Nil());
+    job->cancelled = std::make_shared<std::atomic<bool>>(false);
+    std::mutex mu;
+    std::vector<std::pair<double, std::string>> reports;
+    job->progress = [&](double p, std::string_view m) {
+      std::lock_guard<std::mutex> lock(mu);
+      reports.emplace_back(p, std::string(m));
+    };
+    std::atomic<bool> done{false};
+    job->finish = [&done](BatchJob&) { done = true; };
+    REQUIRE(b->Submit(job).ok());
+    REQUIRE(testing::WaitFor([&] { return done.load(); }));
+    CHECK(job->term_code == HB_OK);
+    std::lock_guard<std::mutex> lock(mu);
+    if (std::string(so) == "/testplugin_good.so") {
+      REQUIRE(reports.size() == 20);
+      CHECK(reports.front() == std::make_pair(0.05, std::string("step 1 of 20")));
+      CHECK(reports.back() == std::make_pair(1.0, std::string("step 20 of 20")));
+    } else {
+      CHECK(reports.empty());
+    }
+  }
 }
 
 TEST_CASE("model stats count bytes through the plugin and failures by reason", "[batcher]") {

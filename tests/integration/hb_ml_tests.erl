@@ -143,7 +143,7 @@ abi_mismatch_refused_others_serve_test() ->
     [Broken] = [M || #{name := broken} = M <- Models],
     ?assertMatch(#{status := failed}, Broken),
     #{error := Err} = Broken,
-    ?assertNotEqual(nomatch, binary:match(Err, <<"is incompatible with host ABI 1.2">>)),
+    ?assertNotEqual(nomatch, binary:match(Err, <<"is incompatible with host ABI 1.3">>)),
     ?assertMatch({badrpc, {'EXIT', {undef, _}}}, call(broken, encode, [<<"x">>])),
     ?assertMatch([_ | _], call(ml, encode, [<<"still serving">>])).
 

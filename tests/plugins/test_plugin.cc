@@ -26,7 +26,10 @@
 // overlaps two executes on one instance, which it must never do.
 // Term functions: echo/1 returns its argument list, garbage/0 returns bytes
 // that are not a term, fail/1 returns HB_ERR_INVALID_ARGUMENT, liar/0 claims
-// a result longer than the buffer it allocated.
+// a result longer than the buffer it allocated, steps/0 works 20 steps of
+// 50 ms, reporting progress "step K of 20" after each (ABI 1.3, only when
+// it claims 1.3 and the host offers it), stops when cancelled and returns
+// the number of steps done.
 #include <hornbeam/plugin.h>
 
 #include <atomic>
@@ -52,7 +55,8 @@
 namespace {
 
 const hb_host_api* g_host = nullptr;
-const char* const kTermFunctions[] = {"echo/1", "garbage/0", "fail/1", "liar/0", nullptr};
+const char* const kTermFunctions[] = {"echo/1", "garbage/0", "fail/1", "liar/0", "steps/0",
+                                     nullptr};
 std::atomic<uint32_t> g_fake_devices{0};
 std::atomic<uint32_t> g_device_sleep_ms{0};
 std::atomic<uint32_t> g_live_instances{0};
@@ -208,7 +212,34 @@ hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_resul
   return HB_OK;
 }
 
+bool HostReportsProgress() {
+  return TP_ABI_MINOR >= 3 && g_host->abi_minor >= 3 &&
+         g_host->struct_size >= offsetof(hb_host_api, report_progress) + sizeof(void*) &&
+         g_host->report_progress != nullptr;
+}
+
+hb_status Steps(const hb_term_request* req, hb_term_result* out) {
+  int k = 0;
+  while (k < 20 && !g_host->is_cancelled(g_host->host_ctx, req->token)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ++k;
+    if (HostReportsProgress()) {
+      char msg[64];
+      snprintf(msg, sizeof(msg), "step %d of 20", k);
+      g_host->report_progress(g_host->host_ctx, req->token, k / 20.0, msg);
+    }
+  }
+  // term_to_binary(K): 131, SMALL_INTEGER_EXT (97), K.
+  out->data = static_cast<uint8_t*>(g_host->alloc(g_host->host_ctx, 3));
+  out->data[0] = 131;
+  out->data[1] = 97;
+  out->data[2] = static_cast<uint8_t>(k);
+  out->length = 3;
+  return HB_OK;
+}
+
 hb_status ExecuteTerm(void*, const hb_term_request* req, hb_term_result* out) {
+  if (strcmp(req->function, "steps") == 0) return Steps(req, out);
   if (strcmp(req->function, "fail") == 0) {
     snprintf(out->message, sizeof(out->message), "refused");
     return HB_ERR_INVALID_ARGUMENT;

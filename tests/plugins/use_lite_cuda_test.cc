@@ -64,7 +64,7 @@ TEST_CASE("cuda plugin matches the CPU model on the GPU", "[use_lite][cuda]") {
   CHECK(std::string(api->name) == "use_lite_cuda");
 
   hb_host_api host{sizeof(hb_host_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, nullptr,
-                   &NoLog, &NeverCancelled, &HostAlloc};
+                   &NoLog, &NeverCancelled, &HostAlloc, nullptr};
   char err[256] = "";
   void* plugin = nullptr;
   REQUIRE(api->init(&host, &plugin, err, sizeof(err)) == HB_OK);

@@ -232,7 +232,7 @@ struct TestHost {
   static constexpr uint64_t kCancelledToken = 99;
 
   hb_host_api api{sizeof(hb_host_api), HB_PLUGIN_ABI_MAJOR, HB_PLUGIN_ABI_MINOR, this,
-                  &TestHost::Log,      &TestHost::IsCancelled, &TestHost::Alloc};
+                  &TestHost::Log,      &TestHost::IsCancelled, &TestHost::Alloc, nullptr};
   std::vector<std::string> logs;
 };
 

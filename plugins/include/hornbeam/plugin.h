@@ -29,7 +29,9 @@
  * model, instance) until the matching destroy call.
  *
  * History: 1.0 the base table; 1.1 appends hb_plugin_api.device_info (and
- * hb_device_info); 1.2 appends hb_plugin_api.count_tokens. A plugin that uses
+ * hb_device_info); 1.2 appends hb_plugin_api.count_tokens; 1.3 appends
+ * hb_host_api.report_progress (the host's table grows, the plugin's does
+ * not: a 1.0-1.2 plugin loads unchanged). A plugin that uses
  * nothing from a later minor may keep claiming an earlier one so that older
  * hosts load it too.
  *
@@ -48,7 +50,7 @@ extern "C" {
 #endif
 
 #define HB_PLUGIN_ABI_MAJOR 1
-#define HB_PLUGIN_ABI_MINOR 2
+#define HB_PLUGIN_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define HB_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -88,6 +90,20 @@ typedef struct hb_host_api {
    * remembers the size: a result claiming more bytes than were allocated is
    * refused. */
   void* (*alloc)(void* host_ctx, size_t size);
+
+  /* ---- ABI 1.3 (use only when host->abi_minor >= 3 and host->struct_size
+   * covers it) */
+
+  /* Progress of the long request `request_token` (an execute_term call):
+   * `fraction` of the work done, 0.0..1.0 (clamped; NaN is ignored), and a
+   * short NUL-terminated UTF-8 `message` (may be NULL; cut at 1023 bytes).
+   * Any thread, during the execute call that carried the token, as often as
+   * the plugin likes: the host keeps the latest report and passes it on to
+   * jobs:status/1 and the job's subscribers; a call not run as a job ignores
+   * it. NULL in a host that takes no reports. Pair it with is_cancelled to
+   * stop early. */
+  void (*report_progress)(void* host_ctx, uint64_t request_token, double fraction,
+                          const char* message);
 } hb_host_api;
 
 /* What a loaded model can do; filled in by model_load. */

@@ -20,6 +20,12 @@
 
 namespace hb {
 
+struct PeerTlsSummary {
+  std::string node;
+  std::string version;
+  std::string cipher;
+};
+
 struct NodeStatus {
   std::string node;
   std::string version;
@@ -34,6 +40,9 @@ struct NodeStatus {
   std::function<uint64_t()> reloads;     // completed model reloads
   std::function<uint64_t()> processes;   // live virtual processes
   std::function<Term()> wire_metrics;    // connection-level counters
+  // TLS peers' sessions: peer_tls => #{Node => #{version, cipher}}; unset
+  // or empty on a TCP node.
+  std::function<std::vector<PeerTlsSummary>()> peer_tls;
 };
 
 void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics);

@@ -184,7 +184,7 @@ bool Connection::CheckPeerCertificate() {
   ++node_->stats_.handshakes_failed;
   CountTls(TlsOutcome::kNameMismatch);
   HB_LOG_WARN("refused " + Who() + ": its TLS certificate does not name host '" + host +
-              "' (node_name_check)");
+              "' (name_mismatch, node_name_check)");
   Close("certificate does not name the peer's host");
   return false;
 }

@@ -51,6 +51,13 @@ Status LoadIdentity(SSL_CTX* ctx, const TlsSettings& s) {
     return InvalidArgument("certfile " + s.certfile + ": not a PEM certificate: " + OpenSslError());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL compares the key with the certificate as it loads it.
+    int reason = ERR_GET_REASON(ERR_peek_last_error());
+    if (reason == X509_R_KEY_VALUES_MISMATCH || reason == X509_R_KEY_TYPE_MISMATCH) {
+      ERR_clear_error();
+      return InvalidArgument("keyfile " + keyfile + ": does not match the certificate in " +
+                             s.certfile);
+    }
     return InvalidArgument("keyfile " + keyfile + ": not a usable PEM private key: " +
                            OpenSslError());
   }

@@ -58,6 +58,24 @@ large_argument_spans_many_records_test_() ->
         end)
     end).
 
+%% Ticks go both ways inside TLS: an idle connection outlives a client's
+%% net_ticktime of 4 s several times over.
+idle_tls_connection_survives_net_ticktime_test_() ->
+    ?T(fun() ->
+        {ok, P, _} = start_peer(cookie(), tls_args("client") ++ ["-kernel", "net_ticktime", "4"]),
+        try
+            D = daemon(),
+            ?assertEqual(pong, peer:call(P, net_adm, ping, [D])),
+            Me = atom_to_list(peer:call(P, erlang, node, [])),
+            timer:sleep(12000),
+            ?assert(lists:member(D, peer:call(P, erlang, nodes, [hidden]))),
+            ?assertEqual(0, count_log("peer '" ++ Me ++ "' disconnected")),
+            ?assertEqual(pong, peer:call(P, rpc, call, [D, health, ping, [], 5000]))
+        after
+            peer:stop(P)
+        end
+    end).
+
 %%---------------------------------------------------------------------------
 %% Refusals
 
@@ -105,19 +123,20 @@ name_mismatch_accepted_without_node_name_check_test_() ->
         end)
     end).
 
-%% A raw socket that sends half a ClientHello and stops: other clients are
-%% served meanwhile, and the daemon drops it at handshake_timeout_ms.
+%% 100 raw sockets that each send half a ClientHello and stop: other
+%% clients are served meanwhile, and the daemon drops them all at
+%% handshake_timeout_ms.
 stalled_tls_peers_do_not_block_others_test_() ->
     ?T(fun() ->
         with_client("client", fun(P) ->
-            ok = stall(daemon(), 20, self()),
+            ok = stall(daemon(), 100, self()),
             %% The stalled sockets are all open now (handshake_timeout_ms
             %% is 8 s): a new TLS client is served regardless.
             ?assertEqual(pong, peer:call(P, net_adm, ping, [daemon()])),
             ?assertEqual(pong, peer:call(P, rpc, call, [daemon(), health, ping, []])),
             Closed = [receive {stalled, R, _} -> R after 20000 -> timeout end
-                      || _ <- lists:seq(1, 20)],
-            ?assertEqual(lists:duplicate(20, {error, closed}), Closed)
+                      || _ <- lists:seq(1, 100)],
+            ?assertEqual(lists:duplicate(100, {error, closed}), Closed)
         end)
     end).
 

@@ -14,6 +14,10 @@
 namespace hb {
 namespace {
 
+// What a peer may have buffered with us before its TLS connection is up:
+// the handshake's packets are a few hundred bytes.
+constexpr size_t kMaxTlsHandshakeBuffer = 65535 + 4;
+
 struct WriteReq {
   uv_write_t req;
   std::string data;
@@ -126,6 +130,17 @@ void Connection::OnRead(ssize_t n, const uv_buf_t* buf) {
     std::string plain;
     if (!FeedTls(bytes, &plain)) return;
     reader_.Append(plain);
+    // Over TCP a handshake packet's 2-byte length caps it at 64 KiB; inside
+    // TLS the length has 4 bytes, and nothing before the handshake ends may
+    // make us buffer max_packet_bytes for a peer not yet authenticated.
+    if (!up_ && reader_.buffered() > kMaxTlsHandshakeBuffer) {
+      ++node_->stats_.bad_packets;
+      ++node_->stats_.handshakes_failed;
+      HB_LOG_WARN("handshake with " + Who() + " failed: handshake packet over " +
+                  std::to_string(kMaxTlsHandshakeBuffer) + " bytes");
+      Close("handshake packet too large");
+      return;
+    }
   } else {
     reader_.Append(bytes);
   }

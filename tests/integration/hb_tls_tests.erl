@@ -100,6 +100,26 @@ plain_tcp_node_gets_pang_test_() ->
         ?assert(wait_until(fun() -> outcome(protocol_error) > Before end, 10000))
     end).
 
+%% Inside TLS the handshake's lengths have 4 bytes: a peer that declares a
+%% huge handshake packet is closed before the daemon buffers it.
+oversized_handshake_packet_inside_tls_is_closed_test_() ->
+    ?T(fun() ->
+        Dir = os:getenv("HB_TLS_DIR"),
+        [Name, Host] = string:split(atom_to_list(daemon()), "@"),
+        {port, Port, _} = erl_epmd:port_please(Name, Host),
+        {ok, _} = application:ensure_all_started(ssl),
+        {ok, S} = ssl:connect(Host, Port,
+                              [binary, {active, false}, {verify, verify_peer},
+                               {certfile, Dir ++ "/client.pem"}, {keyfile, Dir ++ "/client.key"},
+                               {cacertfile, Dir ++ "/ca.pem"}], 10000),
+        Logged = count_log("handshake packet over"),
+        ok = ssl:send(S, [<<16#4000000:32>>, binary:copy(<<0>>, 200000)]),
+        %% Well before handshake_timeout_ms (8 s) would close it anyway.
+        ?assertEqual({error, closed}, ssl:recv(S, 0, 4000)),
+        ?assert(count_log("handshake packet over") > Logged),
+        ssl:close(S)
+    end).
+
 %% TLS is fine but the cookie is not: refused by the distribution
 %% handshake, the TLS outcome is ok.
 wrong_cookie_inside_valid_tls_gets_pang_test_() ->

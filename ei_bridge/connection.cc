@@ -190,7 +190,9 @@ void Connection::CountTls(TlsOutcome o) {
 }
 
 bool Connection::CheckPeerCertificate() {
-  if (!tls_ || tls_counted_ || peer_.empty()) return true;
+  if (!tls_ || !tls_->context().settings().node_name_check || tls_counted_ || peer_.empty()) {
+    return true;  // no check asked for, or already done
+  }
   std::string host = peer_.substr(peer_.find('@') + 1);
   if (tls_->PeerNamesHost(host)) {
     CountTls(TlsOutcome::kOk);

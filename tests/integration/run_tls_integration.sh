@@ -60,6 +60,7 @@ hb_start_daemon "$1" "$sname" --config "$tls/daemon.json"
 erlc -o "$tmp" "$here/hb_test_lib.erl" "$here/hb_tls_tests.erl"
 export HB_DAEMON_NODE="$sname@$HB_HOST" HB_COOKIE HB_TLS_DIR="$tls"
 export HB_DAEMON_LOG="$tmp/daemon.log" HB_RELOAD_CONFIG="$tls/reload.json"
-export HB_DAEMON_PID="$(cat "$tmp/daemon.pid")"
+HB_DAEMON_PID="$(cat "$tmp/daemon.pid")"
+export HB_DAEMON_PID
 timeout 280 erl -sname "hbtlsclient_$$" -setcookie "$HB_COOKIE" -hidden -noshell -pa "$tmp" \
   -eval 'halt(case eunit:test(hb_tls_tests, [verbose]) of ok -> 0; _ -> 1 end).' </dev/null

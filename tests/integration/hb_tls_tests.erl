@@ -13,6 +13,7 @@
 %% HB_DAEMON_LOG, HB_RELOAD_CONFIG (a config to switch to before SIGHUP).
 -module(hb_tls_tests).
 -include_lib("eunit/include/eunit.hrl").
+-include_lib("public_key/include/public_key.hrl").
 -import(hb_test_lib, [daemon/0, cookie/0, start_peer/2, wait_until/2]).
 
 %% Run on a TLS peer (peer:call/5).
@@ -107,14 +108,7 @@ plain_tcp_node_gets_pang_test_() ->
 %% huge handshake packet is closed before the daemon buffers it.
 oversized_handshake_packet_inside_tls_is_closed_test_() ->
     ?T(fun() ->
-        Dir = os:getenv("HB_TLS_DIR"),
-        [Name, Host] = string:split(atom_to_list(daemon()), "@"),
-        {port, Port, _} = erl_epmd:port_please(Name, Host),
-        {ok, _} = application:ensure_all_started(ssl),
-        {ok, S} = ssl:connect(Host, Port,
-                              [binary, {active, false}, {verify, verify_peer},
-                               {certfile, Dir ++ "/client.pem"}, {keyfile, Dir ++ "/client.key"},
-                               {cacertfile, Dir ++ "/ca.pem"}], 10000),
+        S = tls_connect(),
         Logged = count_log("handshake packet over"),
         ok = ssl:send(S, [<<16#4000000:32>>, binary:copy(<<0>>, 200000)]),
         %% Well before handshake_timeout_ms (8 s) would close it anyway.
@@ -173,6 +167,7 @@ reload_keeps_open_connection_and_applies_new_settings_test_() ->
             ?assertEqual(pong, peer:call(P, net_adm, ping, [D])),
             ok = file:write_file(os:getenv("HB_TLS_DIR") ++ "/daemon.json",
                                  element(2, file:read_file(os:getenv("HB_RELOAD_CONFIG")))),
+            ?assertEqual(<<"server">>, server_cn()),
             Reloads = count_log("reload: new TLS connections use"),
             _ = os:cmd("kill -HUP " ++ os:getenv("HB_DAEMON_PID")),
             ?assert(wait_until(fun() -> count_log("reload: new TLS connections use") > Reloads end,
@@ -181,6 +176,7 @@ reload_keeps_open_connection_and_applies_new_settings_test_() ->
             ?assertEqual(pong, peer:call(P, rpc, call, [D, health, ping, [], 10000])),
             ?assert(lists:member(D, peer:call(P, erlang, nodes, [hidden]))),
             %% New connections get the new certificate (server2) ...
+            ?assertEqual(<<"server2">>, server_cn()),
             with_client("client", fun(Q) ->
                 ?assertEqual(pong, peer:call(Q, net_adm, ping, [D]))
             end),
@@ -190,8 +186,55 @@ reload_keeps_open_connection_and_applies_new_settings_test_() ->
         end)
     end).
 
+%% Last: new files that would not start the daemon (an expired
+%% certificate) are refused by the reload; the daemon keeps serving with
+%% the ones it has.
+reload_with_expired_certificate_keeps_the_old_one_test_() ->
+    ?T(fun() ->
+        Dir = os:getenv("HB_TLS_DIR"),
+        {ok, Cfg} = file:read_file(Dir ++ "/daemon.json"),
+        Expired = binary:replace(binary:replace(Cfg, <<"server2.pem">>, <<"expired.pem">>),
+                                 <<"server2.key">>, <<"expired.key">>),
+        ok = file:write_file(Dir ++ "/daemon.json", Expired),
+        Kept = count_log("TLS settings kept as they were"),
+        _ = os:cmd("kill -HUP " ++ os:getenv("HB_DAEMON_PID")),
+        ?assert(wait_until(fun() -> count_log("TLS settings kept as they were") > Kept end, 10000)),
+        ?assert(count_log("certfile " ++ Dir ++ "/expired.pem: certificate expired on") > 0),
+        ?assertEqual(<<"server2">>, server_cn()),
+        with_client("client", fun(P) ->
+            ?assertEqual(pong, peer:call(P, net_adm, ping, [daemon()]))
+        end)
+    end).
+
 %%---------------------------------------------------------------------------
 %% Helpers
+
+%% A TLS connection to the daemon's distribution port with the good client
+%% certificate, from this node's own ssl (no distribution inside).
+tls_connect() ->
+    Dir = os:getenv("HB_TLS_DIR"),
+    [Name, Host] = string:split(atom_to_list(daemon()), "@"),
+    {port, Port, _} = erl_epmd:port_please(Name, Host),
+    {ok, _} = application:ensure_all_started(ssl),
+    {ok, S} = ssl:connect(Host, Port,
+                          [binary, {active, false}, {verify, verify_peer},
+                           {certfile, Dir ++ "/client.pem"}, {keyfile, Dir ++ "/client.key"},
+                           {cacertfile, Dir ++ "/ca.pem"}], 10000),
+    S.
+
+%% The CN of the certificate the daemon presents to a new connection.
+server_cn() ->
+    S = tls_connect(),
+    {ok, Der} = ssl:peercert(S),
+    ssl:close(S),
+    Cert = public_key:pkix_decode_cert(Der, otp),
+    {rdnSequence, Rdns} = Cert#'OTPCertificate'.tbsCertificate#'OTPTBSCertificate'.subject,
+    [CN] = [V || [#'AttributeTypeAndValue'{type = ?'id-at-commonName', value = V}] <- Rdns],
+    case CN of
+        {utf8String, B} -> B;
+        {printableString, L} -> list_to_binary(L);
+        B when is_binary(B) -> B
+    end.
 
 with_client(Conf, Fun) ->
     {ok, P, _} = start_peer(cookie(), tls_args(Conf)),

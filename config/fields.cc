@@ -247,6 +247,91 @@ Field<Options> ClassifierRoutes() {
   return f;
 }
 
+// "tls": one object, parsed whole so that its presence turns TLS on and a
+// reload sees every TLS setting as one value.
+Status ParseTlsKey(const std::string& key, const json& v, TlsOptions* t) {
+  auto text = [&](std::string* out) -> Status {
+    if (!v.is_string() || v.get<std::string>().empty()) return InvalidArgument("expected a path");
+    *out = v.get<std::string>();
+    return Status::Ok();
+  };
+  auto boolean = [&](bool* out) -> Status {
+    if (!v.is_boolean()) return InvalidArgument("expected true or false");
+    *out = v.get<bool>();
+    return Status::Ok();
+  };
+  auto names = [&](std::vector<std::string>* out, bool versions) -> Status {
+    if (!v.is_array()) return InvalidArgument("expected an array of strings");
+    std::vector<std::string> list;
+    for (const json& e : v) {
+      if (!e.is_string() || e.get<std::string>().empty()) {
+        return InvalidArgument("entries are non-empty strings");
+      }
+      std::string n = e.get<std::string>();
+      if (versions && n != "tlsv1.2" && n != "tlsv1.3") {
+        return InvalidArgument("'" + n + "' is not one of tlsv1.2, tlsv1.3");
+      }
+      list.push_back(n);
+    }
+    if (versions && list.empty()) return InvalidArgument("expected at least one version");
+    *out = std::move(list);
+    return Status::Ok();
+  };
+  if (key == "certfile") return text(&t->certfile);
+  if (key == "keyfile") return text(&t->keyfile);
+  if (key == "cacertfile") return text(&t->cacertfile);
+  if (key == "cacertdir") return text(&t->cacertdir);
+  if (key == "crl_file") return text(&t->crl_file);
+  if (key == "fail_if_no_peer_cert") return boolean(&t->fail_if_no_peer_cert);
+  if (key == "node_name_check") return boolean(&t->node_name_check);
+  if (key == "versions") return names(&t->versions, true);
+  if (key == "ciphers") return names(&t->ciphers, false);
+  if (key == "verify") {
+    if (v == "verify_peer" || v == "verify_none") return text(&t->verify);
+    return InvalidArgument("expected one of verify_peer, verify_none");
+  }
+  return InvalidArgument("unknown key");
+}
+
+Field<Options> Tls() {
+  Field<Options> f = Make<Options>("tls", {}, Reload::kLive);
+  f.parse = [](const json& v, Options* o) -> Status {
+    if (v.is_null()) {
+      o->tls = TlsOptions();
+      return Status::Ok();
+    }
+    if (!v.is_object()) return InvalidArgument("expected an object");
+    TlsOptions t;
+    t.enabled = true;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      Status s = ParseTlsKey(it.key(), it.value(), &t);
+      if (!s.ok()) return KeyError("tls." + it.key(), s.message());
+    }
+    if (t.certfile.empty()) return KeyError("tls.certfile", "missing");
+    if (t.verify == "verify_peer" && t.cacertfile.empty() && t.cacertdir.empty()) {
+      return KeyError("tls", "verify_peer needs cacertfile or cacertdir");
+    }
+    o->tls = std::move(t);
+    return Status::Ok();
+  };
+  f.dump = [](const Options& o) -> json {
+    const TlsOptions& t = o.tls;
+    if (!t.enabled) return nullptr;
+    json j = {{"certfile", t.certfile},
+              {"verify", t.verify},
+              {"fail_if_no_peer_cert", t.fail_if_no_peer_cert},
+              {"versions", t.versions},
+              {"node_name_check", t.node_name_check}};
+    for (auto [k, v] : {std::pair{"keyfile", &t.keyfile}, {"cacertfile", &t.cacertfile},
+                        {"cacertdir", &t.cacertdir}, {"crl_file", &t.crl_file}}) {
+      if (!v->empty()) j[k] = *v;
+    }
+    if (!t.ciphers.empty()) j["ciphers"] = t.ciphers;
+    return j;
+  };
+  return f;
+}
+
 Field<Options> Cookie() {
   Field<Options> f = String<Options>("cookie", &Options::cookie, Reload::kRestart, "--cookie");
   f.secret = true;
@@ -293,6 +378,7 @@ const std::vector<Field<Options>>& OptionFields() {
       Integer<O>("jobs.max_running", &O::jobs_max_running, 1, 1024, kRestart),
       Integer<O>("jobs.keep_ms", &O::jobs_keep_ms, 0, 1ull << 40, kRestart),
       Integer<O>("jobs.keep_bytes", &O::jobs_keep_bytes, 0, 1ull << 40, kRestart),
+      Tls(),
       Models(),
       Routes(),
       ClassifierRoutes(),

@@ -35,6 +35,26 @@ struct ModelConfig {
   bool operator==(const ModelConfig&) const = default;
 };
 
+// The "tls" object: serve TLS distribution (inet_tls_dist) instead of TCP.
+// Absent: TCP. Files are PEM; what they hold is checked when the daemon
+// builds its TLS context (ei_bridge/tls_context.h), not here.
+struct TlsOptions {
+  bool enabled = false;             // the "tls" object is present
+  std::string certfile;
+  std::string keyfile;              // empty: the key is in certfile
+  std::string cacertfile;
+  std::string cacertdir;
+  std::string verify = "verify_peer";  // verify_peer | verify_none
+  bool fail_if_no_peer_cert = true;
+  std::vector<std::string> versions = {"tlsv1.2", "tlsv1.3"};
+  std::vector<std::string> ciphers;  // OpenSSL names; empty: its defaults
+  std::string crl_file;
+  // A client certificate must name the host part of the node it claims.
+  bool node_name_check = false;
+
+  bool operator==(const TlsOptions&) const = default;
+};
+
 struct Options {
   std::string sname = "gpu";        // NAME@short-host
   std::string name;                 // NAME@HOST (longnames); wins over sname
@@ -75,6 +95,7 @@ struct Options {
   // "auto" (probe, fastest correct), "library" (no override) or a core name.
   std::string blas_coretype = "auto";
   uint32_t blas_threads = 0;        // per instance; 0: cores / CPU instances
+  TlsOptions tls;
   bool routes_named = false;        // the file had a "routes" key
   // Where state that outlives a restart is kept (finished jobs, their
   // results). Empty: $STATE_DIRECTORY when set (systemd's StateDirectory=),

@@ -14,6 +14,7 @@
 #include "daemon/debug_service.h"
 #include "daemon/node_name.h"
 #include "daemon/prometheus.h"
+#include "daemon/tls_options.h"
 #include "daemon/version.h"
 #include "ei_bridge/control.h"
 
@@ -43,6 +44,10 @@ void SetDistLimits(const Options& o, DistConfig* dc) {
 // metrics:get_all's `wire` map.
 Term WireTerm(const DistStats& d) {
   auto n = [](uint64_t v) { return Term::Int(static_cast<int64_t>(v)); };
+  std::vector<std::pair<Term, Term>> tls;
+  for (int i = 0; i < kTlsOutcomeCount; ++i) {
+    tls.emplace_back(Term::Atom(TlsOutcomeName(static_cast<TlsOutcome>(i))), n(d.tls_handshakes[i]));
+  }
   return Term::Map({{Term::Atom("connections_accepted"), n(d.connections_accepted)},
                     {Term::Atom("handshakes_failed"), n(d.handshakes_failed)},
                     {Term::Atom("bad_packets"), n(d.bad_packets)},
@@ -50,7 +55,8 @@ Term WireTerm(const DistStats& d) {
                     {Term::Atom("packets_in"), n(d.packets_in)},
                     {Term::Atom("packets_out"), n(d.packets_out)},
                     {Term::Atom("bytes_in"), n(d.bytes_in)},
-                    {Term::Atom("bytes_out"), n(d.bytes_out)}});
+                    {Term::Atom("bytes_out"), n(d.bytes_out)},
+                    {Term::Atom("tls_handshakes"), Term::Map(std::move(tls))}});
 }
 
 }  // namespace
@@ -98,6 +104,14 @@ bool App::Start() {
   dc.hidden = options_.hidden;
   dc.net_ticktime_ms = options_.net_ticktime_s * 1000;
   SetDistLimits(options_, &dc);
+  if (options_.tls.enabled) {
+    Result<std::shared_ptr<const TlsContext>> tls = BuildTlsContext(options_.tls);
+    if (!tls.ok()) {
+      HB_LOG_ERROR("cannot start: " + tls.status().message());
+      return false;
+    }
+    dc.tls = *tls;
+  }
 
   signal(SIGPIPE, SIG_IGN);
   notifier_ = std::make_unique<SystemdNotifier>(&loop_);
@@ -133,6 +147,11 @@ void App::WireStatus(const std::string& node_name) {
   status_.processes = [this] { return server_ ? server_->processes() : 0; };
   status_.wire_metrics = [this] { return WireTerm(node_->stats()); };
   status_.cluster = [this] { return cluster_ ? cluster_->Describe() : Term::Atom("none"); };
+  status_.peer_tls = [this] {
+    std::vector<PeerTlsSummary> out;
+    for (PeerTlsInfo& p : node_->PeerTls()) out.push_back({p.node, p.version, p.cipher});
+    return out;
+  };
 }
 
 void App::LoadModels() {
@@ -287,6 +306,7 @@ Result<Options> App::ParseCommandLine(const Options& o) {
 
 void App::ApplyReloaded(const Options& wanted) {
   config::ReloadPlan plan = config::PlanReload(options_, wanted);
+  ReloadTls(&plan);
   // The node's identity, sockets, tick time and thread count are fixed for
   // its life: say which keys wait for a restart, apply the rest.
   if (!plan.restart_keys.empty()) {
@@ -310,6 +330,27 @@ void App::ApplyReloaded(const Options& wanted) {
   if (server_) {
     server_->set_limits(options_.max_inflight_per_peer, options_.max_inflight_total, &metrics_);
   }
+}
+
+void App::ReloadTls(config::ReloadPlan* plan) {
+  TlsOptions& want = plan->applied.tls;
+  if (want.enabled != options_.tls.enabled) {
+    // A node serves TLS or TCP for its life, as in OTP.
+    plan->restart_keys.emplace_back("tls");
+    want = options_.tls;
+    return;
+  }
+  if (!want.enabled) return;
+  // Always rebuilt: the files may have changed even when the paths did not.
+  Result<std::shared_ptr<const TlsContext>> tls = BuildTlsContext(want);
+  if (!tls.ok()) {
+    HB_LOG_ERROR("reload: TLS settings kept as they were: " + tls.status().message());
+    want = options_.tls;
+    return;
+  }
+  node_->SetTlsContext(*tls);
+  HB_LOG_INFO("reload: new TLS connections use " + want.certfile +
+              "; open connections keep their session");
 }
 
 void App::Drain() {

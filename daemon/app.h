@@ -63,6 +63,9 @@ class App : public DistHandler {
   static Result<Options> ParseCommandLine(const Options& o);
   // Applies what a reload can change; names in the log what it cannot.
   void ApplyReloaded(const Options& wanted);
+  // The TLS part of a reload: a new context for new connections, or the
+  // reason it was refused (the old settings then stay in `plan`).
+  void ReloadTls(config::ReloadPlan* plan);
   // "serving as 'NODE' on port N with W workers", for STATUS= lines.
   std::string ServingLine() const;
   void Drain();

@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "daemon/cookie.h"
+#include "daemon/tls_options.h"
 
 namespace hb {
 
@@ -23,6 +24,10 @@ std::vector<std::string> CheckConfig(const Options& o, const std::string& plugin
   if (Status c = CheckCookie(o.cookie, o.cookie_file); !c.ok()) {
     problems.push_back(std::string(o.cookie_file.empty() ? "cookie" : "config key 'cookie_file'") +
                        ": " + c.message());
+  }
+  // The certificate, key and CAs as startup would load them.
+  if (o.tls.enabled) {
+    if (auto tls = BuildTlsContext(o.tls); !tls.ok()) problems.push_back(tls.status().message());
   }
   return problems;
 }

@@ -1,5 +1,6 @@
 // --check-config: what parsing alone cannot see -- plugin files that are
-// missing, a cookie file startup would refuse. Creates nothing.
+// missing, a cookie file startup would refuse, TLS files that are missing,
+// unreadable, expired or a key that is not the certificate's. Creates nothing.
 //
 // Thread: any.
 #pragma once

@@ -13,6 +13,12 @@ Term HealthMap(const NodeStatus& s) {
   std::vector<Term> peer_terms;
   peer_terms.reserve(peers.size());
   for (const std::string& p : peers) peer_terms.push_back(Term::Atom(p));
+  std::vector<std::pair<Term, Term>> tls;
+  for (const PeerTlsSummary& p : s.peer_tls ? s.peer_tls() : std::vector<PeerTlsSummary>()) {
+    tls.emplace_back(Term::Atom(p.node),
+                     Term::Map({{Term::Atom("version"), Term::Binary(p.version)},
+                                {Term::Atom("cipher"), Term::Binary(p.cipher)}}));
+  }
   bool draining = s.draining && s.draining();
   RegistrySnapshot models = s.models ? s.models(SnapshotDetail::kLoad) : RegistrySnapshot();
   bool degraded = AnyModelDegraded(models);
@@ -25,6 +31,7 @@ Term HealthMap(const NodeStatus& s) {
       {Term::Atom("uptime_s"), Term::Int(static_cast<int64_t>((s.now_ms() - s.started_ms) / 1000))},
       {Term::Atom("connections"), Term::Int(static_cast<int64_t>(peers.size()))},
       {Term::Atom("peers"), Term::List(std::move(peer_terms))},
+      {Term::Atom("peer_tls"), Term::Map(std::move(tls))},
       {Term::Atom("inflight"), Term::Int(static_cast<int64_t>(s.inflight()))},
       {Term::Atom("processes"), Term::Int(s.processes ? static_cast<int64_t>(s.processes()) : 0)},
       {Term::Atom("reloads"), Term::Int(s.reloads ? static_cast<int64_t>(s.reloads()) : 0)},

@@ -22,6 +22,12 @@
 
 namespace hb {
 
+struct PeerTlsSummary {
+  std::string node;
+  std::string version;
+  std::string cipher;
+};
+
 struct NodeStatus {
   std::string node;
   std::string version;
@@ -37,6 +43,9 @@ struct NodeStatus {
   std::function<uint64_t()> processes;   // live virtual processes
   std::function<Term()> wire_metrics;    // connection-level counters
   std::function<Term()> cluster;         // visibility, global, pg, model processes
+  // TLS peers' sessions: peer_tls => #{Node => #{version, cipher}}; unset
+  // or empty on a TCP node.
+  std::function<std::vector<PeerTlsSummary>()> peer_tls;
 };
 
 void AddHealthRoutes(Router* router, const NodeStatus* status, const Metrics* metrics);

@@ -109,6 +109,13 @@ void RenderNode(Writer& w, const PrometheusInputs& in) {
   w.Family("hornbeam_refused_connections_total", "counter",
            "Connections closed at accept: max_connections reached.");
   w.Sample("hornbeam_refused_connections_total", "", in.dist->refused_connection_limit);
+  w.Family("hornbeam_tls_handshakes_total", "counter",
+           "TLS handshakes by outcome (all zero on a TCP node).");
+  for (int i = 0; i < kTlsOutcomeCount; ++i) {
+    w.Sample("hornbeam_tls_handshakes_total",
+             std::string("outcome=\"") + TlsOutcomeName(static_cast<TlsOutcome>(i)) + "\"",
+             in.dist->tls_handshakes[i]);
+  }
 }
 
 void RenderCalls(Writer& w, const Metrics& metrics) {

@@ -14,6 +14,10 @@
 namespace hb {
 namespace {
 
+// What a peer may have buffered with us before its TLS connection is up:
+// the handshake's packets are a few hundred bytes.
+constexpr size_t kMaxTlsHandshakeBuffer = 65535 + 4;
+
 struct WriteReq {
   uv_write_t req;
   std::string data;
@@ -33,7 +37,11 @@ uint32_t RandomChallenge() {
 }  // namespace
 
 Connection::Connection(DistNode* node, uv_loop_t* loop)
-    : node_(node), loop_(loop), reader_(2, node->config().max_packet_bytes) {
+    : node_(node),
+      loop_(loop),
+      tls_context_(node->tls_context()),
+      handshake_header_bytes_(tls_context_ ? 4 : 2),
+      reader_(handshake_header_bytes_, node->config().max_packet_bytes) {
   uv_tcp_init(loop_, &tcp_);
   tcp_.data = this;
   uv_timer_init(loop_, &timer_);
@@ -79,6 +87,15 @@ void Connection::Begin() {
   DistNode* node = node_;
   hc.is_connected = [node](std::string_view peer) { return node->IsConnected(std::string(peer)); };
   handshake_ = std::make_unique<HandshakeAcceptor>(std::move(hc), RandomChallenge());
+  if (tls_context_) {
+    Result<std::unique_ptr<TlsSession>> session = TlsSession::Accept(tls_context_);
+    if (!session.ok()) {
+      HB_LOG_ERROR(Who() + ": " + session.status().message());
+      Close("no TLS session");
+      return;
+    }
+    tls_ = std::move(session).value();
+  }
 
   last_read_ms_ = uv_now(loop_);
   uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->OnTimer(); },
@@ -110,7 +127,25 @@ void Connection::OnRead(ssize_t n, const uv_buf_t* buf) {
   if (n == 0) return;
   last_read_ms_ = uv_now(loop_);
   node_->stats_.bytes_in += static_cast<uint64_t>(n);
-  reader_.Append(std::string_view(buf->base, static_cast<size_t>(n)));
+  std::string_view bytes(buf->base, static_cast<size_t>(n));
+  if (tls_) {
+    std::string plain;
+    if (!FeedTls(bytes, &plain)) return;
+    reader_.Append(plain);
+    // Over TCP a handshake packet's 2-byte length caps it at 64 KiB; inside
+    // TLS the length has 4 bytes, and nothing before the handshake ends may
+    // make us buffer max_packet_bytes for a peer not yet authenticated.
+    if (!up_ && reader_.buffered() > kMaxTlsHandshakeBuffer) {
+      ++node_->stats_.bad_packets;
+      ++node_->stats_.handshakes_failed;
+      HB_LOG_WARN("handshake with " + Who() + " failed: handshake packet over " +
+                  std::to_string(kMaxTlsHandshakeBuffer) + " bytes");
+      Close("handshake packet too large");
+      return;
+    }
+  } else {
+    reader_.Append(bytes);
+  }
   std::string packet;
   while (!closing_) {
     Result<bool> got = reader_.Next(&packet);
@@ -128,6 +163,51 @@ void Connection::OnRead(ssize_t n, const uv_buf_t* buf) {
   }
 }
 
+bool Connection::FeedTls(std::string_view cipher, std::string* plain) {
+  bool was_done = tls_->handshake_done();
+  Status s = tls_->Feed(cipher, plain);
+  if (tls_->has_output()) ScheduleFlush();
+  if (!s.ok()) {
+    if (!was_done && !tls_->handshake_done()) {
+      ++node_->stats_.handshakes_failed;
+      CountTls(tls_->failure_outcome());
+      HB_LOG_WARN("TLS handshake with " + Who() + " failed (" +
+                  TlsOutcomeName(tls_->failure_outcome()) + "): " + s.message());
+    }
+    Close(s.message());
+    return false;
+  }
+  if (!was_done && tls_->handshake_done()) {
+    HB_LOG_DEBUG(Who() + ": " + tls_->version() + " with " + tls_->cipher());
+    // With node_name_check the outcome waits for the name the peer claims.
+    if (!tls_->context().settings().node_name_check) CountTls(TlsOutcome::kOk);
+  }
+  return true;
+}
+
+void Connection::CountTls(TlsOutcome o) {
+  if (tls_counted_) return;
+  tls_counted_ = true;
+  ++node_->stats_.tls_handshakes[static_cast<int>(o)];
+}
+
+bool Connection::CheckPeerCertificate() {
+  if (!tls_ || !tls_->context().settings().node_name_check || tls_counted_ || peer_.empty()) {
+    return true;  // no check asked for, or already done
+  }
+  std::string host = peer_.substr(peer_.find('@') + 1);
+  if (tls_->PeerNamesHost(host)) {
+    CountTls(TlsOutcome::kOk);
+    return true;
+  }
+  ++node_->stats_.handshakes_failed;
+  CountTls(TlsOutcome::kNameMismatch);
+  HB_LOG_WARN("refused " + Who() + ": its TLS certificate does not name host '" + host +
+              "' (name_mismatch, node_name_check)");
+  Close("certificate does not name the peer's host");
+  return false;
+}
+
 void Connection::OnHandshakePacket(const std::string& packet) {
   Result<HandshakeAcceptor::Step> step = handshake_->OnPacket(packet);
   if (!handshake_->peer_name().empty()) peer_ = handshake_->peer_name();
@@ -137,7 +217,9 @@ void Connection::OnHandshakePacket(const std::string& packet) {
     Close("handshake failed");
     return;
   }
-  for (const std::string& out : step->out) WritePacket(out, 2);
+  // Before anything is answered to the name the peer claims.
+  if (!CheckPeerCertificate()) return;
+  for (const std::string& out : step->out) WritePacket(out, handshake_header_bytes_);
   if (step->close_after_send) {
     ++node_->stats_.handshakes_failed;
     HB_LOG_WARN("refused " + Who() + ": " + step->refusal);
@@ -247,9 +329,24 @@ void Connection::ScheduleFlush() {
 
 void Connection::Flush() {
   flush_scheduled_ = false;
-  if (closing_ || out_.empty()) return;
+  if (closing_) return;
   std::string data;
-  data.swap(out_);
+  if (tls_) {
+    // Everything queued becomes records, plus any handshake message or
+    // alert OpenSSL produced while reading.
+    if (!out_.empty() && tls_->handshake_done()) {
+      Status s = tls_->Write(out_);
+      out_.clear();
+      if (!s.ok()) {
+        Close(s.message());
+        return;
+      }
+    }
+    data = tls_->TakeOutput();
+  } else {
+    data.swap(out_);
+  }
+  if (data.empty()) return;
   node_->stats_.bytes_out += data.size();
   if (pending_writes_ == 0) {
     // Most replies are small and the socket is writable: skip the request
@@ -296,9 +393,17 @@ void Connection::Flush() {
 
 void Connection::Close(const std::string& why) {
   if (closing_) return;
-  if (!out_.empty() && pending_writes_ == 0) {
+  std::string last;
+  if (tls_) {
+    // A queued reply as records, or the alert of a failed handshake.
+    if (!out_.empty() && tls_->handshake_done()) (void)tls_->Write(out_);
+    last = tls_->TakeOutput();
+  } else {
+    last.swap(out_);
+  }
+  if (!last.empty() && pending_writes_ == 0) {
     // Last words (a refusal status, a reply just queued): best effort.
-    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    uv_buf_t b = uv_buf_init(last.data(), static_cast<unsigned>(last.size()));
     uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1);
   }
   out_.clear();

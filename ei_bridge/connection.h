@@ -1,8 +1,9 @@
 // Connection: one peer's TCP stream, from accept to close. Internal to
 // ei_bridge; DistNode owns every Connection.
 //
-// Life: accepted -> handshake (2-byte packets, HandshakeAcceptor, a deadline
-// timer) -> up (4-byte packets, ticks, control messages) -> closing (libuv's
+// Life: accepted -> [TLS handshake, when the node serves TLS] -> handshake
+// (2-byte packets, 4-byte inside TLS as inet_tls_dist; HandshakeAcceptor; one
+// deadline timer covers both handshakes) -> up (4-byte packets, ticks, control messages) -> closing (libuv's
 // two-step close of the socket and the timer) -> gone (DistNode deletes it).
 //
 // Thread: the loop thread only.
@@ -17,6 +18,7 @@
 #include "ei_bridge/control.h"
 #include "ei_bridge/handshake.h"
 #include "ei_bridge/packet_reader.h"
+#include "ei_bridge/tls_session.h"
 
 namespace hb {
 
@@ -45,9 +47,17 @@ class Connection {
   uint64_t peer_flags() const { return peer_flags_; }
   uint32_t peer_creation() const { return peer_creation_; }
   const std::string& remote() const { return remote_; }
+  // Null on a TCP connection; the version and cipher in health:check.
+  const TlsSession* tls() const { return tls_.get(); }
 
  private:
   void OnRead(ssize_t n, const uv_buf_t* buf);
+  // TLS below the framing: decrypts `cipher` into what PacketReader sees.
+  // False when the connection closed.
+  bool FeedTls(std::string_view cipher, std::string* plain);
+  void CountTls(TlsOutcome o);
+  // node_name_check: once the handshake names the peer (false: closed).
+  bool CheckPeerCertificate();
   void OnHandshakePacket(const std::string& packet);
   void OnPacket(const std::string& packet);
   void OnTimer();
@@ -63,6 +73,10 @@ class Connection {
   uv_timer_t timer_;
   int open_handles_ = 0;
   std::unique_ptr<HandshakeAcceptor> handshake_;
+  std::shared_ptr<const TlsContext> tls_context_;  // null: plain TCP
+  std::unique_ptr<TlsSession> tls_;
+  bool tls_counted_ = false;   // this connection's outcome is in the metrics
+  size_t handshake_header_bytes_ = 2;
   PacketReader reader_;
   bool up_ = false;
   bool closing_ = false;

@@ -114,6 +114,11 @@ void DistNode::UpdateLimits(const DistConfig& limits) {
   config_.admit = limits.admit;
 }
 
+void DistNode::SetTlsContext(std::shared_ptr<const TlsContext> tls) {
+  if (!config_.tls || !tls) return;
+  config_.tls = std::move(tls);
+}
+
 bool DistNode::OnHandshakeDone(Connection* c, bool replace_existing) {
   auto it = connections_.find(c->peer());
   if (it != connections_.end()) {
@@ -157,6 +162,14 @@ std::vector<std::string> DistNode::Peers() const {
   std::vector<std::string> out;
   out.reserve(connections_.size());
   for (const auto& [name, c] : connections_) out.push_back(name);
+  return out;
+}
+
+std::vector<PeerTlsInfo> DistNode::PeerTls() const {
+  std::vector<PeerTlsInfo> out;
+  for (const auto& [name, c] : connections_) {
+    if (c->tls()) out.push_back({name, c->tls()->version(), c->tls()->cipher()});
+  }
   return out;
 }
 

@@ -22,6 +22,7 @@
 #include "base/status.h"
 #include "ei_bridge/control.h"
 #include "ei_bridge/term_validator.h"
+#include "ei_bridge/tls_session.h"
 
 namespace hb {
 
@@ -44,6 +45,9 @@ struct DistConfig {
   TermLimits term_limits;
   // Optional allowlist check, by full peer node name.
   std::function<bool(std::string_view)> admit;
+  // Serve TLS distribution (inet_tls_dist) with this context; null: TCP.
+  // A node is one or the other for its life, as in OTP.
+  std::shared_ptr<const TlsContext> tls;
 
   std::string node_name() const { return alive + "@" + host; }
 };
@@ -63,6 +67,13 @@ class DistHandler {
   virtual void OnControl(const std::string& node, ControlMessage msg) = 0;
 };
 
+// A TLS peer's session, for health:check.
+struct PeerTlsInfo {
+  std::string node;
+  std::string version;  // "TLSv1.3"
+  std::string cipher;   // "TLS_AES_256_GCM_SHA384"
+};
+
 struct DistStats {
   uint64_t connections_accepted = 0;
   uint64_t handshakes_failed = 0;
@@ -72,6 +83,8 @@ struct DistStats {
   uint64_t packets_out = 0;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
+  // TLS handshakes by how they ended, indexed by TlsOutcome.
+  uint64_t tls_handshakes[kTlsOutcomeCount] = {};
 };
 
 class DistNode {
@@ -98,6 +111,8 @@ class DistNode {
   bool IsConnected(const std::string& node) const;
   uint64_t PeerFlags(const std::string& node) const;
   std::vector<std::string> Peers() const;
+  // The TLS version and cipher of each connected peer (empty over TCP).
+  std::vector<PeerTlsInfo> PeerTls() const;
   size_t connection_count() const { return connections_.size(); }
 
   const std::string& node_name() const { return node_name_; }
@@ -113,6 +128,12 @@ class DistNode {
   // accepted (a connection keeps the packet size it started with). Name,
   // cookie, sockets and tick time are fixed for the node's life and ignored.
   void UpdateLimits(const DistConfig& limits);
+
+  // The TLS context of connections accepted from now on (a SIGHUP's new
+  // certificates); connections already open keep theirs. Ignored on a TCP
+  // node: a node cannot switch between TCP and TLS.
+  void SetTlsContext(std::shared_ptr<const TlsContext> tls);
+  const std::shared_ptr<const TlsContext>& tls_context() const { return config_.tls; }
 
  private:
   friend class Connection;

@@ -27,6 +27,11 @@
 //              Mode 10 instead takes a raw packet body (control term and
 //              payload, no 'p') followed by (byte 1 & 7) script bytes.
 //   config     the bytes are the text of a JSON configuration file.
+//   tls        byte 0: mode bits (kTls* in tls_body.cc: raw ciphertext or
+//              plaintext sent through a real TLS session, how reads and
+//              writes are cut); the rest is what a TLS peer sends: inside
+//              the session, 4-byte framed handshake packets, then control
+//              packets.
 //
 // Thread: call from one thread at a time (the bodies keep no shared state
 // apart from the memfd the config body reuses).
@@ -41,6 +46,7 @@ void FuzzControl(const uint8_t* data, size_t size);
 void FuzzHandshake(const uint8_t* data, size_t size);
 void FuzzRequest(const uint8_t* data, size_t size);
 void FuzzConfig(const uint8_t* data, size_t size);
+void FuzzTls(const uint8_t* data, size_t size);
 
 // Called with a description of the violated invariant. Must not return
 // normally (abort or throw).

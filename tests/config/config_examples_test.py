@@ -5,7 +5,11 @@ daemon starts with it, --check-config accepts it, and ml:encode through
 each of its routes returns a vector. Paths that belong to an installation
 (plugin_dir, cookie_file) are overridden with flags, as an operator's test
 run would; the use_lite model directory is where scripts/fetch-use-lite put
-it ($HB_USE_LITE_DIR, default build/models/use_lite).
+it ($HB_USE_LITE_DIR, default build/models/use_lite). An example with a
+"tls" object gets certificates made by tests/integration/make_test_certs.sh
+(its files taken by name: ca.pem, server.pem, ...), and its calls come from
+an `erl -proto_dist inet_tls` node using the README's ssl_dist_optfile with
+the same files.
 
 usage: config_examples_test.py DAEMON_BINARY PLUGIN_DIR SOURCE_DIR
 """
@@ -19,7 +23,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from hbtest import Daemon  # noqa: E402
+from hbtest import HOST, Daemon  # noqa: E402
 
 DAEMON = PLUGIN_DIR = SOURCE_DIR = None
 
@@ -32,6 +36,17 @@ def readme_examples(text):
     for m in re.finditer(r"echo '(\{.*?\})' > \S+\.json", text):
         found.append(("README echo line at offset %d" % m.start(), m.group(1)))
     return found
+
+
+PEM_PATH = re.compile(r'"(/[^"]*/)?([^/"]+\.(?:pem|key))"')
+
+
+def readme_optfile(text):
+    """The README's ssl_dist_optfile (the ```erlang block with a client section)."""
+    for m in re.finditer(r"```erlang\n(.*?)```", text, re.S):
+        if "{client," in m.group(1):
+            return m.group(1)
+    return None
 
 
 def use_lite_dir():
@@ -74,8 +89,26 @@ class ConfigExamplesTest(unittest.TestCase):
             with self.subTest(example=where):
                 self.check_example(where, json.loads(text))
 
+    def tls_files(self, cfg):
+        """Certificates for cfg's "tls" in tmp, cfg pointing at them; and
+        the erl flags of a client using the README's optfile with them."""
+        tls_dir = os.path.join(self.tmp, "tls")
+        if not os.path.isdir(tls_dir):
+            subprocess.run([os.path.join(SOURCE_DIR, "tests/integration/make_test_certs.sh"),
+                            tls_dir, HOST], check=True)
+        local = PEM_PATH.sub(lambda m: '"%s/%s"' % (tls_dir, m.group(2)), json.dumps(cfg["tls"]))
+        cfg["tls"] = json.loads(local)
+        with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+            optfile = readme_optfile(f.read())
+        self.assertTrue(optfile, "README has no ssl_dist_optfile example")
+        path = os.path.join(tls_dir, "client.conf")
+        with open(path, "w") as f:
+            f.write(PEM_PATH.sub(lambda m: '"%s/%s"' % (tls_dir, m.group(2)), optfile))
+        return "-proto_dist inet_tls -ssl_dist_optfile " + path
+
     def check_example(self, where, cfg):
         cfg = localize(cfg)
+        erl_flags = self.tls_files(cfg) if "tls" in cfg else None
         path = os.path.join(self.tmp, "example.json")
         with open(path, "w") as f:
             json.dump(cfg, f)
@@ -91,6 +124,8 @@ class ConfigExamplesTest(unittest.TestCase):
         routes = json.loads(check.stdout)["routes"]
         self.assertTrue(routes, "%s serves no module" % where)
         d = Daemon(DAEMON, self.tmp, extra=flags)
+        if erl_flags:
+            d.env["ERL_FLAGS"] = erl_flags  # the client erl nodes only
         try:
             d.wait_registered(timeout=60)
             for module in sorted(routes):

@@ -196,6 +196,25 @@ TEST_CASE("the scrape is valid exposition with seconds histograms and build info
   CheckHistograms(s);
 }
 
+TEST_CASE("tls handshakes are counted by outcome, one label per outcome", "[prometheus][tls]") {
+  Metrics metrics;
+  DistStats dist;
+  dist.tls_handshakes[static_cast<int>(TlsOutcome::kOk)] = 7;
+  dist.tls_handshakes[static_cast<int>(TlsOutcome::kNameMismatch)] = 2;
+  PrometheusInputs in;
+  in.version = "0.1.0";
+  in.metrics = &metrics;
+  in.dist = &dist;
+  Scrape s = Parse(RenderPrometheus(in));
+  CHECK(s.types.at("hornbeam_tls_handshakes_total") == "counter");
+  CHECK(s.values.at("hornbeam_tls_handshakes_total{outcome=\"ok\"}") == "7");
+  CHECK(s.values.at("hornbeam_tls_handshakes_total{outcome=\"name_mismatch\"}") == "2");
+  for (const char* o : {"no_certificate", "unknown_ca", "expired", "protocol_error"}) {
+    CHECK(s.values.at(std::string("hornbeam_tls_handshakes_total{outcome=\"") + o + "\"}") ==
+          "0");
+  }
+}
+
 TEST_CASE("each plugin status has one name", "[prometheus]") {
   CHECK(std::string(PluginStatusName(HB_ERR_RESOURCE)) == "resource_exhausted");
   CHECK(std::string(PluginStatusName(HB_ERR_INVALID_ARGUMENT)) == "invalid_argument");

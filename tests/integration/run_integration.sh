@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Erlang-side integration tests for hornbeamd.
 #
-#   run_integration.sh [--otp REL] [--roots DIR] DAEMON_BINARY
+#   run_integration.sh [--otp REL] [--roots DIR] [--tls] DAEMON_BINARY
 #                         run the EUnit suite (exit 0 = pass, 77 = skipped)
 #   run_integration.sh --restart-daemon DIR    restart the daemon of a running suite
 #                                              (the tests call this via HB_RESTART_CMD)
@@ -13,6 +13,12 @@
 # daemon binary, HB_OTP_ROOTS if set) by scripts/debian-root and run under
 # chroot by in_otp_root.sh. A release that cannot be fetched is skipped
 # (77), never passed; so is one whose suite no longer ships it.
+#
+# --tls runs the same suite over TLS distribution: certificates from
+# make_test_certs.sh, the daemon with a "tls" config (verify_peer,
+# node_name_check), every BEAM node (reference, client, peers) with
+# -proto_dist inet_tls through ERL_FLAGS; HB_TLS_VERSIONS (e.g. "'tlsv1.3'")
+# sets the clients' versions, else OTP's default (TLS 1.2 on OTP 25).
 #
 # Sourcing this file only defines the hb_* helpers (bench/rpc_bench.sh uses
 # them to start the same set of nodes).
@@ -234,9 +240,10 @@ hb_cleanup() {
 # hb_parse_cell_args ARGS...: --otp REL and --roots DIR, then the rest in
 # HB_ARGS (shared with run_ml_integration.sh).
 hb_parse_cell_args() {
-  HB_CELL_OTP="" HB_CELL_ROOTS="${HB_OTP_ROOTS:-}" HB_ARGS=()
+  HB_CELL_OTP="" HB_CELL_ROOTS="${HB_OTP_ROOTS:-}" HB_CELL_TLS=0 HB_ARGS=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
+      --tls) HB_CELL_TLS=1 ;;
       --otp) HB_CELL_OTP="${2:?--otp needs a release}"; shift ;;
       --roots) HB_CELL_ROOTS="${2:?--roots needs a directory}"; shift ;;
       *) HB_ARGS+=("$1") ;;
@@ -249,6 +256,25 @@ hb_parse_cell_args() {
 hb_select_cell() {
   [[ -n "$HB_CELL_OTP" ]] || return 0
   hb_otp_select "$HB_CELL_OTP" "${HB_CELL_ROOTS:-$(dirname "$1")/otp-roots}"
+}
+
+# hb_tls_setup: certificates, the daemon's TLS config (HB_TLS_ARGS) and
+# ERL_FLAGS making every erl started from here on a TLS node (after hb_init).
+hb_tls_setup() {
+  local d="$HB_TMP/tls"
+  if ! erl -noshell -eval 'halt(case code:which(inet_tls_dist) of non_existing -> 1; _ -> 0 end).'; then
+    echo "SKIP: this erl has no ssl application (erlang-ssl)" >&2
+    exit 77
+  fi
+  "$HB_INTEGRATION_DIR/make_test_certs.sh" "$d" "$HB_HOST"
+  printf '{"tls": {"certfile": "%s", "keyfile": "%s", "cacertfile": "%s", "node_name_check": true}}\n' \
+    "$d/server.pem" "$d/server.key" "$d/ca.pem" >"$HB_TMP/tls.json"
+  local o="{certfile, \"$d/client.pem\"}, {keyfile, \"$d/client.key\"}, {cacertfile, \"$d/ca.pem\"}, {verify, verify_peer}"
+  local v="${HB_TLS_VERSIONS:+, {versions, [$HB_TLS_VERSIONS]\}}"
+  printf '[{server, [%s, {fail_if_no_peer_cert, true}%s]}, {client, [%s%s]}].\n' "$o" "$v" "$o" "$v" \
+    >"$HB_TMP/ssl_dist.conf"
+  export ERL_FLAGS="-proto_dist inet_tls -ssl_dist_optfile $HB_TMP/ssl_dist.conf"
+  HB_TLS_ARGS=(--config "$HB_TMP/tls.json")
 }
 
 # Sourced: helpers only.
@@ -277,12 +303,17 @@ trap hb_on_exit EXIT
 trap 'exit 130' INT TERM
 hb_init "$tmp"
 hb_select_cell "$daemon_bin" || exit
+HB_TLS_ARGS=()
+if ((HB_CELL_TLS)); then
+  [[ -z "$HB_OTP_ROOT" ]] || { echo "--tls runs with the host's erl only" >&2; exit 2; }
+  hb_tls_setup
+fi
 
 daemon_sname="hbgpu_$$"
 ref_sname="hbref_$$"
 hb_start_epmd
 hb_log "starting $daemon_bin as $daemon_sname"
-hb_start_daemon "$daemon_bin" "$daemon_sname"
+hb_start_daemon "$daemon_bin" "$daemon_sname" "${HB_TLS_ARGS[@]}"
 hb_start_ref "$ref_sname"
 hb_erlc "$HB_INTEGRATION_DIR/hb_test_lib.erl" "$HB_INTEGRATION_DIR/hb_rpc_tests.erl"
 

@@ -46,6 +46,7 @@ TEST_CASE("seed corpus: handshake", "[regression][fuzz_corpus]") {
 }
 TEST_CASE("seed corpus: request", "[regression][fuzz_corpus]") { Replay("request", fuzz::FuzzRequest); }
 TEST_CASE("seed corpus: config", "[regression][fuzz_corpus]") { Replay("config", fuzz::FuzzConfig); }
+TEST_CASE("seed corpus: tls", "[regression][fuzz_corpus]") { Replay("tls", fuzz::FuzzTls); }
 
 }  // namespace
 }  // namespace hb

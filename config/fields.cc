@@ -128,6 +128,31 @@ Field<Options> GlobalMode() {
   return f;
 }
 
+// "global_groups": {"Group": ["node@host", ...]}, as kernel's parameter.
+Field<Options> GlobalGroups() {
+  Field<Options> f = Make<Options>("global_groups", {}, Reload::kRestart);
+  f.parse = [](const json& v, Options* out) -> Status {
+    if (!v.is_object()) return InvalidArgument("expected an object of group -> [node]");
+    std::map<std::string, std::vector<std::string>> groups;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      HB_RETURN_IF_ERROR(CheckAtomName(it.key()));
+      if (!it.value().is_array() || it.value().empty()) {
+        return InvalidArgument("group '" + it.key() + "': expected a non-empty array of nodes");
+      }
+      for (const json& n : it.value()) {
+        if (!n.is_string() || n.get<std::string>().find('@') == std::string::npos) {
+          return InvalidArgument("group '" + it.key() + "': nodes are \"name@host\" strings");
+        }
+        groups[it.key()].push_back(n.get<std::string>());
+      }
+    }
+    out->global_groups = std::move(groups);
+    return Status::Ok();
+  };
+  f.dump = [](const Options& o) { return json(o.global_groups); };
+  return f;
+}
+
 template <typename T>
 Field<T> StringList(std::string_view key, std::vector<std::string> T::*member, Reload reload) {
   Field<T> f = Make<T>(key, {}, reload);
@@ -371,6 +396,7 @@ const std::vector<Field<Options>>& OptionFields() {
       Integer<O>("blas.threads", &O::blas_threads, 0, 1024, kRestart),
       Boolean<O>("hidden", &O::hidden, kRestart),
       GlobalMode(),
+      GlobalGroups(),
       AtomName("pg_scope", &O::pg_scope),
       AtomName("model_process_prefix", &O::model_process_prefix),
       String<O>("state_dir", &O::state_dir, kRestart, "--state-dir"),

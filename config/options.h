@@ -86,6 +86,9 @@ struct Options {
   bool hidden = false;              // --hidden
   std::string global_mode = "passive";  // key "global"
   std::string pg_scope = "hornbeam";    // the pg scope models join
+  // kernel's global_groups, for a visible node listed in BEAM nodes' own:
+  // group name -> its nodes (this node's group is the one naming it).
+  std::map<std::string, std::vector<std::string>> global_groups;
   // Each model's process is registered as PREFIX ++ model name.
   std::string model_process_prefix = "hornbeam_model_";
   std::string plugin_dir;           // empty: next to the binary, else installed path

@@ -263,7 +263,8 @@ void App::StartCluster() {
   co.visible = !options_.hidden;
   co.pg_scope = options_.pg_scope;
   co.model_process_prefix = options_.model_process_prefix;
-  cluster_ = std::make_unique<Cluster>(server_.get(), co);
+  co.global_groups = options_.global_groups;
+  cluster_ = std::make_unique<Cluster>(server_.get(), &router_, co);
   cluster_->Start();
   std::vector<std::string> serving;
   for (const auto& m : models_->All()) serving.push_back(m->name);

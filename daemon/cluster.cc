@@ -12,8 +12,8 @@ Term Atom(const char* a) { return Term::Atom(a); }
 
 }  // namespace
 
-Cluster::Cluster(RpcServer* server, ClusterOptions options)
-    : server_(server), options_(std::move(options)) {}
+Cluster::Cluster(RpcServer* server, Router* router, ClusterOptions options)
+    : server_(server), router_(router), options_(std::move(options)) {}
 
 Cluster::~Cluster() = default;
 
@@ -21,6 +21,9 @@ void Cluster::Start() {
   if (options_.visible) {
     global_ = std::make_shared<GlobalServer>(server_->context());
     global_->set_pid(server_->StartServer("global_name_server", global_));
+    global_group_ = std::make_shared<GlobalGroupServer>(server_->context(), options_.global_groups);
+    server_->StartServer("global_group", global_group_);
+    AddGlobalGroupRoutes(router_, global_group_.get());
   }
   scope_ = std::make_shared<PgScope>(server_->context(), options_.pg_scope);
   Term pid = server_->StartServer(options_.pg_scope, scope_);
@@ -99,6 +102,8 @@ Term Cluster::Describe() const {
   if (global_) {
     global = Term::Map(
         {{Atom("mode"), Atom("passive")},
+         {Atom("group_conf_checks"),
+          Term::Int(static_cast<int64_t>(global_group_ ? global_group_->conf_checks() : 0))},
          {Atom("syncs_answered"), Term::Int(static_cast<int64_t>(global_->syncs_answered()))},
          {Atom("locks"), Term::Int(static_cast<int64_t>(global_->locks().locks().size()))}});
   }

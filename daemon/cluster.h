@@ -3,7 +3,8 @@
 // (pg_scope.h) and one process per serving model (model_process.h) -- kept
 // in step with the models that serve.
 //
-//   Start        registers global_name_server (visible only) and the scope,
+//   Start        registers global_name_server and global_group (visible
+//                only; global_group's routes too) and the scope,
 //                whose pid joins group hornbeam_nodes
 //   SetModels    after every install: a process (and {model, Name} member)
 //                for each model that newly serves; the process of a model
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/global_group_server.h"
 #include "daemon/global_server.h"
 #include "daemon/model_process.h"
 #include "daemon/pg_scope.h"
@@ -30,11 +32,13 @@ struct ClusterOptions {
   bool visible = true;
   std::string pg_scope = "hornbeam";
   std::string model_process_prefix = "hornbeam_model_";
+  std::map<std::string, std::vector<std::string>> global_groups;
 };
 
 class Cluster {
  public:
-  Cluster(RpcServer* server, ClusterOptions options);
+  // `router` gets the global_group routes of a visible node.
+  Cluster(RpcServer* server, Router* router, ClusterOptions options);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -54,8 +58,10 @@ class Cluster {
   void ExitModel(const std::string& name, const Term& reason);
 
   RpcServer* server_;
+  Router* router_;
   ClusterOptions options_;
   std::shared_ptr<GlobalServer> global_;
+  std::shared_ptr<GlobalGroupServer> global_group_;
   std::shared_ptr<PgScope> scope_;
   std::map<std::string, std::shared_ptr<ModelProcess>> models_;
   bool stopped_ = false;

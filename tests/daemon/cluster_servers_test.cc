@@ -2,6 +2,7 @@
 // name server, the pg scope and a model process send for what they receive.
 #include <catch2/catch.hpp>
 
+#include "daemon/global_group_server.h"
 #include "daemon/global_server.h"
 #include "daemon/model_process.h"
 #include "daemon/pg_scope.h"
@@ -196,6 +197,37 @@ TEST_CASE("model process: the caller's DEMONITOR or its node's loss cancels the 
   m.OnPeerDown("b@h");
   CHECK(ctx.cancelled == std::vector<uint64_t>{1, 2});
   CHECK(m.inflight() == 0);
+}
+
+}  // namespace
+}  // namespace hb
+
+namespace hb {
+namespace {
+
+TEST_CASE("global_group: get_own_nodes, ng_add_check and conf_check follow the configured group",
+          "[cluster]") {
+  FakeContext ctx;
+  std::map<std::string, std::vector<std::string>> groups = {
+      {"other", {"q@h", "r@h"}}, {"grp", {"x@h", "a@h"}}};
+  GlobalGroupServer g(&ctx, groups);
+  CHECK(g.OwnNodes() == Term::List({A("a@h"), A("x@h")}));
+  CHECK(g.AddCheck(A("normal"), Term::List({A("x@h"), A("a@h")})) == A("agreed"));
+  CHECK(g.AddCheck(A("normal"), Term::List({A("x@h")})) == A("not_agreed"));
+  CHECK(g.AddCheck(A("hidden"), Term::List({A("x@h"), A("a@h")})) == A("not_agreed"));
+  Term from = Term::Tuple({P("a@h", 3), A("session")});
+  auto check = [&](const char* name, Term nodes) {
+    g.OnMessage("a@h", Term::Tuple({A("$gen_cast"),
+                                    Term::Tuple({A("conf_check"), Term::Int(3), A("a@h"), from,
+                                                 A("sync"), A(name), A("normal"), nodes})}));
+    return (*ctx.sent.back().second.message)[0];
+  };
+  CHECK(check("grp", Term::List({A("a@h"), A("x@h")})) == A("config_ok"));
+  CHECK(check("grp", Term::List({A("a@h")})) == A("config_error"));
+  CHECK(check("nope", Term::List({A("a@h"), A("x@h")})) == A("config_error"));
+  CHECK(g.conf_checks() == 3);
+  GlobalGroupServer none(&ctx, {});
+  CHECK(none.OwnNodes().is_nil());  // as a BEAM node without global_groups
 }
 
 }  // namespace

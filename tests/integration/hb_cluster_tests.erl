@@ -34,6 +34,8 @@ cluster_test_() ->
                 ?_test(unknown_targets(S))},
                {"the seed's cluster module finds X unchanged",
                 ?_test(seed_cluster_module(S))},
+               {"a node whose global_groups lists X: conf_check agreed, global syncs",
+                {timeout, 30, ?_test(global_group_member(S))}},
                {"the hidden daemon: in pg, not in nodes()",
                 {timeout, 30, ?_test(hidden_daemon(S))}},
                {"40 nodes join and leave while names come and go: no hang, no warning",
@@ -66,9 +68,15 @@ cleanup(S) ->
 
 x() -> hb_test_lib:daemon().
 
-start_node(Tag) ->
-    Name = "hbc" ++ Tag ++ "_" ++ os:getpid() ++ "_" ++
-        integer_to_list(erlang:unique_integer([positive])),
+start_node(Tag) -> start_node(Tag, fun(_Node) -> [] end).
+
+start_node(Tag, ExtraArgs) ->
+    start_node("hbc" ++ Tag ++ "_" ++ os:getpid() ++ "_" ++
+                   integer_to_list(erlang:unique_integer([positive])), "", ExtraArgs).
+
+%% ExtraArgs(Node) -> the node's extra command-line arguments.
+start_node(Name, "", ExtraArgs) ->
+    [_, Host] = string:split(atom_to_list(node()), "@"),
     Dir = os:getenv("HB_TMP_DIR"),
     Log = filename:join(Dir, Name ++ ".log"),
     CodeDir = filename:dirname(code:which(?MODULE)),
@@ -76,7 +84,8 @@ start_node(Tag) ->
                              "[{handler,default,logger_std_h,#{config=>#{file=>~p}}}]", [Log])),
     {ok, Peer, Node} = peer:start(#{name => list_to_atom(Name), connection => standard_io,
                                     args => ["-setcookie", hb_test_lib:cookie(), "-pa", CodeDir,
-                                             "-kernel", "logger", Logger]}),
+                                             "-kernel", "logger", Logger |
+                                             ExtraArgs(list_to_atom(Name ++ "@" ++ Host))]}),
     {Peer, Node, Log}.
 
 on({Peer, _, _}, M, F, A) -> peer:call(Peer, M, F, A, 30000).
@@ -194,6 +203,32 @@ seed_cluster_module(#{a := A}) ->
     ?assertEqual({ok, X}, on(A, hb_seed_cluster, find_node, [X])),
     Metrics = on(A, hb_seed_cluster, collect_metrics, []),
     ?assertMatch(#{X := #{calls := _}}, Metrics).
+
+global_group_member(_S) ->
+    X = x(),
+    Groups = fun(Nodes) ->
+                     fun(_) ->
+                             ["-kernel", "global_groups",
+                              lists:flatten(io_lib:format("[{hb_grp, ~p}]", [Nodes]))]
+                     end
+             end,
+    %% G is in X's configured group (the runner's global_groups): agreed.
+    GName = os:getenv("HB_GROUP_NODE"),
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    G = start_node(GName, "", Groups([list_to_atom(GName ++ "@" ++ Host), X])),
+    ?assertEqual(pong, on(G, net_adm, ping, [X])),
+    Synced = fun(N) -> proplists:get_value(synced_nodes, on(N, global_group, info, [])) end,
+    ?assert(hb_test_lib:wait_until(fun() -> lists:member(X, Synced(G)) end, 5000)),
+    ?assert(on(G, ?MODULE, sync_ms, []) < ?SYNC_LIMIT_MS),
+    ?assertEqual(lists:sort([node_of(G), X]), rpc:call(X, global_group, get_own_nodes, [])),
+    %% H lists X in a group X does not have: H puts it in sync_error, as it
+    %% would a BEAM node configured otherwise.
+    H = start_node("h", fun(Self) -> (Groups([Self, X]))(Self) end),
+    on(H, net_adm, ping, [X]),
+    SyncError = fun() -> proplists:get_value(sync_error, on(H, global_group, info, [])) end,
+    ?assert(hb_test_lib:wait_until(fun() -> lists:member(X, SyncError()) end, 5000)),
+    ?assertNot(lists:member(X, Synced(H))),
+    [peer:stop(P) || {P, _, _} <- [G, H]].
 
 hidden_daemon(#{a := A}) ->
     Y = hb_test_lib:node_env("HB_HIDDEN_NODE"),

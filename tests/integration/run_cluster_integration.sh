@@ -41,9 +41,11 @@ case "$order" in
   last) sname="zzz_hbx_$$" ;;
   *) echo "--order: first or last" >&2; exit 2 ;;
 esac
+group_node="hbcgrp_$$@$HB_HOST"
 cat >"$tmp/config.json" <<JSON
 {"models": {"default": {"plugin": "hashembed"}, "extra": {"plugin": "hashembed"}},
- "routes": {"ml": "default"}}
+ "routes": {"ml": "default"},
+ "global_groups": {"hb_grp": ["$group_node", "$sname@$HB_HOST"]}}
 JSON
 
 hb_start_epmd
@@ -58,7 +60,7 @@ hb_wait 15 hb_registered "$hidden"
 hb_erlc "$here/hb_test_lib.erl" "$here/hb_cluster_tests.erl" "$here/hb_cluster_probe.erl" \
   "$here/hb_seed_cluster.erl"
 export HB_DAEMON_NODE="$sname@$HB_HOST" HB_HIDDEN_NODE="$hidden@$HB_HOST" HB_COOKIE
-export HB_TMP_DIR="$tmp" HB_CONFIG="$tmp/config.json" HB_DAEMON_PIDFILE="$tmp/daemon.pid"
+export HB_GROUP_NODE="${group_node%@*}" HB_TMP_DIR="$tmp" HB_CONFIG="$tmp/config.json" HB_DAEMON_PIDFILE="$tmp/daemon.pid"
 if [[ -n "$HB_OTP_ROOT" ]]; then
   hb_start_restart_relay
 else

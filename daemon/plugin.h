@@ -81,6 +81,9 @@ struct ModelCaps {
 
 class ModelHandle {
  public:
+  // A model loaded elsewhere (a hornbeamd-worker, isolation: "process"):
+  // only its caps, no plugin in this process.
+  static std::shared_ptr<ModelHandle> Detached(ModelCaps caps);
   static Result<std::shared_ptr<ModelHandle>> Load(std::shared_ptr<Plugin> plugin,
                                                    const std::string& model_name,
                                                    const std::string& options_json);
@@ -96,8 +99,25 @@ class ModelHandle {
   ModelCaps caps_;
 };
 
+// An instance that runs somewhere else (daemon/isolated_instance.h): the
+// InstanceHandle forwards its calls. Same contract as InstanceHandle's
+// methods; called from the instance's thread only.
+class InstanceBackend {
+ public:
+  virtual ~InstanceBackend() = default;
+  virtual Status ExecuteText(const hb_text_request* requests, hb_text_result* results,
+                             uint32_t count) = 0;
+  virtual bool CountTokens(std::string_view text, uint32_t* tokens) = 0;
+  virtual Status ExecuteTerm(const hb_term_request& request, std::string* out,
+                             hb_status* code) = 0;
+};
+
 class InstanceHandle {
  public:
+  // An instance served by `backend` (a child process); `model` is Detached.
+  static std::unique_ptr<InstanceHandle> Remote(std::shared_ptr<ModelHandle> model,
+                                                std::unique_ptr<InstanceBackend> backend,
+                                                int device);
   static Result<std::unique_ptr<InstanceHandle>> Create(std::shared_ptr<ModelHandle> model,
                                                         int device);
   ~InstanceHandle();
@@ -118,12 +138,19 @@ class InstanceHandle {
   std::shared_ptr<ModelHandle> model_;
   void* instance_ = nullptr;
   int device_ = -1;
+  std::unique_ptr<InstanceBackend> remote_;  // set: every call goes there
 };
+
+// The status of a call whose instance died under it (isolation: "process"):
+// host-only, never a plugin's (a plugin returning it is read as internal).
+// Its name is "crashed": {model_error, crashed, <<"signal 11 in instance 0">>}.
+inline constexpr hb_status kStatusCrashed = -0x6862;
 
 // The one name of a plugin status, everywhere it shows: the reason in
 // metrics (errors_by_reason, hornbeam_model_errors_total) and the Kind of
 // {model_error, Kind, Message}. "ok", "invalid_argument", "unsupported",
-// "resource_exhausted", "internal", "unavailable", "cancelled"; a plugin's
+// "resource_exhausted", "internal", "unavailable", "cancelled", "crashed"
+// (kStatusCrashed, host-only); a plugin's
 // own codes are all "other" (one label, not one per code).
 const char* PluginStatusName(hb_status s);
 

@@ -43,9 +43,7 @@ bool Executable(const std::string& p) {
 // ---- IsolationHealth
 
 IsolationHealth::IsolationHealth(const ModelConfig& config)
-    : max_restarts_(config.max_restarts),
-      window_(config.restart_window_ms),
-      backoff_ms_(config.restart_backoff_ms) {}
+    : max_restarts_(config.max_restarts), window_(config.restart_window_ms) {}
 
 void IsolationHealth::Expire(Clock::time_point now) const {
   while (!recent_.empty() && now - recent_.front() > window_) recent_.pop_front();
@@ -82,13 +80,6 @@ IsolationHealth::View IsolationHealth::Get() const {
 bool IsolationHealth::failed() const {
   MutexLock lock(&mu_);
   return failed_;
-}
-
-milliseconds IsolationHealth::Backoff() const {
-  MutexLock lock(&mu_);
-  Expire(Clock::now());
-  size_t doublings = recent_.empty() ? 0 : std::min<size_t>(recent_.size() - 1, 16);
-  return milliseconds(std::min<uint64_t>(backoff_ms_ << doublings, 30000));
 }
 
 // ---- ChildProcess
@@ -239,6 +230,7 @@ bool IsolatedInstance::PutRequest(const std::string& bytes, size_t extra) {
 std::string IsolatedInstance::Crashed(const std::string& how) {
   std::string cause = how + " in instance " + std::to_string(index_);
   crashed_at_ = Clock::now();
+  ++crashes_in_a_row_;
   bool failed = health_->RecordCrash(cause);
   IsolationHealth::View v = health_->Get();
   HB_LOG_ERROR("model '" + config_.name + "': worker " + cause +
@@ -283,6 +275,7 @@ Status IsolatedInstance::Call(RingOp op, uint32_t count, uint64_t request_bytes,
     child_.Kill();
     return Unavailable(Crashed("broken ring (" + st.message() + ")"));
   }
+  if (op != RingOp::kHello) crashes_in_a_row_ = 0;  // the child answered: no crash loop
   return Status::Ok();
 }
 
@@ -293,7 +286,9 @@ Status IsolatedInstance::EnsureRunning() {
     return Unavailable("model '" + config_.name + "' failed after " + std::to_string(v.crashes) +
                        " crashes (last: " + v.last_cause + ")");
   }
-  auto ready = crashed_at_ + health_->Backoff();
+  const uint32_t doublings = crashes_in_a_row_ > 0 ? std::min<uint32_t>(crashes_in_a_row_ - 1, 16) : 0;
+  auto ready = crashed_at_ + std::min(milliseconds(config_.restart_backoff_ms << doublings),
+                                      milliseconds(30000));
   if (Clock::now() < ready) std::this_thread::sleep_until(ready);
   WorkerHello hello;
   const uint64_t crashes = health_->Get().crashes;

@@ -12,7 +12,9 @@
 // When the child dies, the calls of the batch it was running get
 // kStatusCrashed ({model_error, crashed, <<"signal 11 in instance 0">>});
 // the next batch of this instance (queued calls wait in the batcher) first
-// restarts the child, after a back-off that doubles with each recent crash.
+// restarts the child, after a back-off of restart_backoff_ms that doubles
+// with each crash since this instance last answered a call (a crash loop),
+// at most 30 s; one answered call resets it.
 // More than max_restarts crashes within restart_window_ms mark the model
 // failed (IsolationHealth): the registry then stops routing to it and
 // batches still queued get HB_ERR_UNAVAILABLE.
@@ -55,15 +57,11 @@ class IsolationHealth {
   };
   View Get() const EXCLUDES(mu_);
   bool failed() const EXCLUDES(mu_);
-  // The back-off before the next restart: restart_backoff_ms doubled for
-  // each further recent crash, at most 30 s.
-  std::chrono::milliseconds Backoff() const EXCLUDES(mu_);
 
  private:
   void Expire(std::chrono::steady_clock::time_point now) const REQUIRES(mu_);
   const uint32_t max_restarts_;
   const std::chrono::milliseconds window_;
-  const uint64_t backoff_ms_;
   mutable Mutex mu_;
   mutable std::deque<std::chrono::steady_clock::time_point> recent_ GUARDED_BY(mu_);
   uint64_t restarts_ GUARDED_BY(mu_) = 0;
@@ -142,6 +140,7 @@ class IsolatedInstance : public InstanceBackend {
   SharedRing ring_;
   ChildProcess child_;
   std::chrono::steady_clock::time_point crashed_at_;
+  uint32_t crashes_in_a_row_ = 0;  // since the last answered call
 };
 
 // A model's instances, each in its own child, as the batcher takes them.

@@ -1,5 +1,6 @@
 #include "daemon/shm_ring.h"
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -20,11 +21,15 @@ Status Errno(const std::string& what) { return Internal(what + ": " + strerror(e
 
 Result<SharedRing> SharedRing::Create(size_t bytes) {
   if (bytes < kPayloadOffset || bytes > kMaxBytes) return InvalidArgument("ring size out of range");
-  int fd = static_cast<int>(syscall(SYS_memfd_create, "hornbeamd-ring", MFD_CLOEXEC));
+  int fd = static_cast<int>(
+      syscall(SYS_memfd_create, "hornbeamd-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (fd < 0) return Errno("memfd_create");
   SharedRing r;
   r.fd_ = fd;
   if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) return Errno("ftruncate ring");
+  // Nobody may shrink the file under the other's mapping (touching a page
+  // past the end would be SIGBUS): a broken child can grow it, never cut it.
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) return Errno("seal ring");
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return Errno("mmap ring");
   r.base_ = static_cast<uint8_t*>(p);

@@ -90,6 +90,16 @@ TEST_CASE("shm ring: growth by one side is seen by the other after Refresh", "[i
   CHECK(b->header()->request_seq.load() == 7);
 }
 
+TEST_CASE("shm ring: nobody can shrink the ring under the daemon's mapping", "[isolation]") {
+  Result<SharedRing> r = SharedRing::Create(1 << 16);
+  REQUIRE(r.ok());
+  int other = dup(r->fd());  // what a child holds
+  CHECK(ftruncate(other, 4096) != 0);
+  CHECK(ftruncate(other, 1 << 17) == 0);  // growing is allowed
+  close(other);
+  r->base()[(1 << 16) - 1] = 1;  // still mapped, no SIGBUS
+}
+
 TEST_CASE("shm ring: a reader never reads past its span", "[isolation]") {
   RingWriter w;
   w.Str("hello");

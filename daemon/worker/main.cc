@@ -15,10 +15,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/log.h"
@@ -280,6 +282,16 @@ int main(int argc, char** argv) {
     fprintf(stderr, "hornbeamd-worker: %s\n", ring.status().message().c_str());
     return 2;
   }
+  // The daemon gone (even while the plugin hangs in an execute): leave.
+  // Not PR_SET_PDEATHSIG: it fires when the spawning *thread* exits, and a
+  // reload's build thread ends long before the model does.
+  const pid_t parent = getppid();
+  std::thread([parent] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      if (getppid() != parent) _exit(0);
+    }
+  }).detach();
   hb::Worker worker(std::move(ring).value());
   return worker.Serve();
 }

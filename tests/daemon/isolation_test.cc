@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -147,6 +149,44 @@ TEST_CASE("isolation: an isolated model answers as the in-process one does", "[i
   REQUIRE(testing::WaitFor([&] { return done.load(); }));
   CHECK(term->term_code == HB_OK);
   CHECK(term->result_etf == std::string("\x83\x6a", 2));
+}
+
+// The workers among this process's children, by their /proc/PID/comm.
+std::vector<pid_t> Workers() {
+  std::vector<pid_t> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream children(task.path() / "children");
+    pid_t p;
+    while (children >> p) {
+      std::ifstream comm("/proc/" + std::to_string(p) + "/comm");
+      std::string name;
+      if (std::getline(comm, name) && name == "hornbeamd-wrk") out.push_back(p);
+    }
+  }
+  return out;
+}
+
+// The line of /proc/PID/FILE that starts with `key`.
+std::string ProcLine(pid_t pid, const std::string& file, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key, 0) == 0) return line;
+  }
+  return "";
+}
+
+TEST_CASE("isolation: the worker runs with the model's cpu_affinity and memory limit",
+          "[isolation]") {
+  ModelConfig mc = Isolated();
+  mc.cpu_affinity = {0};
+  mc.memory_limit_bytes = 1ull << 30;
+  Served s = Serve(mc);
+  std::vector<pid_t> workers = Workers();
+  REQUIRE(workers.size() == 1);
+  std::string cpus = ProcLine(workers[0], "status", "Cpus_allowed_list:");
+  CHECK(cpus.substr(cpus.find_last_of(" \t") + 1) == "0");
+  std::string as = ProcLine(workers[0], "limits", "Max address space");
+  CHECK(as.find("1073741824") != std::string::npos);
 }
 
 TEST_CASE("isolation: a cancelled text is seen by the plugin in the child", "[isolation]") {

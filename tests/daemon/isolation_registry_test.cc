@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "daemon/model_registry.h"
+#include "daemon/prometheus.h"
 
 namespace hb {
 namespace {
@@ -98,6 +99,15 @@ TEST_CASE("isolation: health shows crashes, then failed; calls get model_unavail
   CHECK(m.restarts == 1);
   CHECK(m.last_crash == "signal 11 in instance 0");
   CHECK(env.reg->degraded());
+  {
+    Metrics metrics;
+    RegistrySnapshot stats = env.reg->Snapshot(SnapshotDetail::kStats);
+    PrometheusInputs in;
+    in.metrics = &metrics;
+    in.models = &stats;
+    CHECK(RenderPrometheus(in).find("hornbeam_model_worker_restarts_total{model=\"iso\"} 1\n") !=
+          std::string::npos);
+  }
 
   CHECK(Names(env.Encode("crash:abort"), "crashed"));
   CHECK(Names(env.Encode("crash:segv"), "crashed"));  // the third: more than max_restarts

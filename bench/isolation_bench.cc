@@ -5,7 +5,9 @@
 // the median batch latency for each, and the restart time after a crash
 // (SIGKILL of the child, until the next batch is answered).
 //
-//   isolation_bench WORKER PLUGIN.so [OPTIONS_JSON] [SECONDS_PER_CELL]
+//   isolation_bench WORKER PLUGIN.so [OPTIONS_JSON] [SECONDS_PER_CELL] [BATCHES]
+//
+// BATCHES: comma-separated batch sizes (default 1,64,256).
 //
 // It measures; it asserts nothing (README "Benchmarks" has the numbers).
 #include <dirent.h>
@@ -68,16 +70,19 @@ bool RunBatch(Batcher& b, size_t n, size_t* cursor) {
   const auto& corpus = hornbeam::tools::BenchCorpus();
   auto job = std::make_shared<BatchJob>();
   for (size_t i = 0; i < n; ++i) job->texts.push_back(corpus[(*cursor)++ % corpus.size()]);
-  std::atomic<bool> done{false};
-  std::atomic<size_t> bad{0};
-  std::vector<float> row(b.output_dim());
-  job->deliver = [&](const TextResult& r) {
-    if (r.status != HB_OK) ++bad;
+  // Shared: the finishing thread may still notify after this returns.
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  auto bad = std::make_shared<std::atomic<size_t>>(0);
+  job->deliver = [bad](const TextResult& r) {
+    if (r.status != HB_OK) ++*bad;
   };
-  job->finish = [&](BatchJob&) { done.store(true, std::memory_order_release); };
+  job->finish = [done](BatchJob&) {
+    done->store(true, std::memory_order_release);
+    done->notify_one();
+  };
   if (!b.Submit(job).ok()) return false;
-  while (!done.load(std::memory_order_acquire)) std::this_thread::yield();
-  return bad == 0;
+  done->wait(false, std::memory_order_acquire);  // sleeps: no core taken from the model
+  return *bad == 0;
 }
 
 void Cell(const char* mode, Batcher& b, size_t n, double secs) {
@@ -142,8 +147,15 @@ int main(int argc, char** argv) {
   std::string so = argv[2];
   std::string options = argc > 3 ? argv[3] : "{}";
   double secs = argc > 4 ? atof(argv[4]) : 3.0;
+  std::vector<size_t> batches;
+  for (const char* p = argc > 5 ? argv[5] : "1,64,256"; *p != '\0';) {
+    char* end = nullptr;
+    batches.push_back(strtoul(p, &end, 10));
+    p = *end == ',' ? end + 1 : end;
+    if (batches.back() == 0) return 2;
+  }
   printf("| mode | batch | texts/s | p50 µs a batch |\n|---|---:|---:|---:|\n");
-  for (size_t n : {1, 64, 256}) {
+  for (size_t n : batches) {
     {
       auto b = hb::InProcess(so, options);
       if (!b) return 1;

@@ -179,8 +179,20 @@ Status IsolatedInstance::Spawn(WorkerHello* hello) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, ring_.fd(), child_fd);
+  // The child starts with no signal blocked and SIGPIPE back at its
+  // default, whatever this thread had.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, worker_.c_str(), &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&pid, worker_.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return Unavailable("cannot start " + worker_ + ": " + strerror(rc));
   child_ = ChildProcess(pid);

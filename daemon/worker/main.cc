@@ -11,6 +11,7 @@
 // changes) or when the ring is unusable; a plugin that crashes takes only
 // this process down, which is the point.
 #include <sched.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -276,6 +277,11 @@ int main(int argc, char** argv) {
   if (const char* level = getenv("HB_WORKER_LOG_LEVEL"); level != nullptr && strcmp(level, "debug") == 0) {
     hb::SetLogLevel(hb::LogLevel::kDebug);
   }
+  // Ctrl-C on a terminal and systemd's stop signal are the daemon's to
+  // handle: it drains, then shuts its workers down (kShutdown), and a worker
+  // whose daemon is gone leaves by itself (below). SIGKILL still ends it.
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
   hb::Confine(args);
   hb::Result<hb::SharedRing> ring = hb::SharedRing::Attach(args.ring_fd);
   if (!ring.ok()) {

@@ -38,49 +38,28 @@ bool Executable(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
 }
 
+// The caps a worker answers to kHello (daemon/worker/main.cc writes them);
+// false when they are cut short or absurd.
+bool ParseHello(const uint8_t* at, size_t bytes, WorkerHello* hello) {
+  RingReader in(at, bytes);
+  uint32_t needs_gpu = 0, functions = 0;
+  in.U32(&hello->caps.output_dim);
+  in.U32(&hello->caps.max_batch_size);
+  in.U32(&hello->caps.max_tokens);
+  in.U32(&needs_gpu);
+  in.Str(&hello->plugin_name, 128);
+  in.Str(&hello->plugin_version, 64);
+  in.Str(&hello->caps.description, 256);
+  in.U32(&functions);
+  for (uint32_t i = 0; i < functions && i < 256 && in.ok(); ++i) {
+    std::string f;
+    if (in.Str(&f, 256)) hello->caps.term_functions.push_back(std::move(f));
+  }
+  hello->caps.needs_gpu = needs_gpu != 0;
+  return in.ok() && hello->caps.output_dim <= (1u << 20) && hello->caps.max_batch_size > 0;
+}
+
 }  // namespace
-
-// ---- IsolationHealth
-
-IsolationHealth::IsolationHealth(const ModelConfig& config)
-    : max_restarts_(config.max_restarts), window_(config.restart_window_ms) {}
-
-void IsolationHealth::Expire(Clock::time_point now) const {
-  while (!recent_.empty() && now - recent_.front() > window_) recent_.pop_front();
-}
-
-bool IsolationHealth::RecordCrash(const std::string& cause) {
-  MutexLock lock(&mu_);
-  auto now = Clock::now();
-  Expire(now);
-  recent_.push_back(now);
-  ++crashes_;
-  last_cause_ = cause;
-  if (recent_.size() > max_restarts_) failed_ = true;
-  return failed_;
-}
-
-void IsolationHealth::RecordRestart() {
-  MutexLock lock(&mu_);
-  ++restarts_;
-}
-
-IsolationHealth::View IsolationHealth::Get() const {
-  MutexLock lock(&mu_);
-  Expire(Clock::now());
-  View v;
-  v.restarts = restarts_;
-  v.crashes = crashes_;
-  v.recent_crashes = static_cast<uint32_t>(recent_.size());
-  v.last_cause = last_cause_;
-  v.failed = failed_;
-  return v;
-}
-
-bool IsolationHealth::failed() const {
-  MutexLock lock(&mu_);
-  return failed_;
-}
 
 // ---- ChildProcess
 
@@ -144,6 +123,9 @@ Result<std::unique_ptr<IsolatedInstance>> IsolatedInstance::Start(
   inst->index_ = index;
   inst->device_ = device;
   inst->health_ = std::move(health);
+  Result<SharedRing> board = SharedRing::Create(SharedRing::kPayloadOffset + sizeof(RingDeviceBoard));
+  if (!board.ok()) return board.status();
+  inst->board_ = std::make_shared<SharedRing>(std::move(board).value());
   Status st = inst->Spawn(hello);
   if (!st.ok()) return st;
   inst->output_dim_ = hello->caps.output_dim;
@@ -161,10 +143,17 @@ Status IsolatedInstance::Spawn(WorkerHello* hello) {
   Result<SharedRing> ring = SharedRing::Create(size_t{1} << 20);
   if (!ring.ok()) return ring.status();
   ring_ = std::move(ring).value();
-  // The child finds its ring at a fixed descriptor; dup2 onto it clears
-  // close-on-exec there only, so no other child inherits this ring.
-  const int child_fd = ring_.fd() == 100 ? 101 : 100;
-  std::vector<std::string> args = {worker_, "--ring-fd", std::to_string(child_fd)};
+  // The child finds its rings at fixed descriptors; dup2 onto them clears
+  // close-on-exec there only, so no other child inherits them. A target is
+  // never one of the two sources, so one dup2 cannot clobber the other.
+  auto target = [&](int first) {
+    int fd = first;
+    while (fd == ring_.fd() || fd == board_->fd()) ++fd;
+    return fd;
+  };
+  const int child_fd = target(100), board_fd = target(110);
+  std::vector<std::string> args = {worker_, "--ring-fd", std::to_string(child_fd), "--board-fd",
+                                   std::to_string(board_fd)};
   if (config_.memory_limit_bytes > 0) {
     args.insert(args.end(), {"--memory-limit", std::to_string(config_.memory_limit_bytes)});
   }
@@ -179,6 +168,7 @@ Status IsolatedInstance::Spawn(WorkerHello* hello) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, ring_.fd(), child_fd);
+  posix_spawn_file_actions_adddup2(&fa, board_->fd(), board_fd);
   // The child starts with no signal blocked and SIGPIPE back at its
   // default, whatever this thread had.
   posix_spawnattr_t attr;
@@ -210,23 +200,7 @@ Status IsolatedInstance::Spawn(WorkerHello* hello) {
     return Unavailable(CharArrayText(h->error));
   }
   const uint8_t* at = ring_.At(h->response_offset, h->response_bytes);
-  if (at == nullptr) return Internal("worker answered outside its ring");
-  RingReader in(at, h->response_bytes);
-  uint32_t needs_gpu = 0, functions = 0;
-  in.U32(&hello->caps.output_dim);
-  in.U32(&hello->caps.max_batch_size);
-  in.U32(&hello->caps.max_tokens);
-  in.U32(&needs_gpu);
-  in.Str(&hello->plugin_name, 128);
-  in.Str(&hello->plugin_version, 64);
-  in.Str(&hello->caps.description, 256);
-  in.U32(&functions);
-  for (uint32_t i = 0; i < functions && i < 256 && in.ok(); ++i) {
-    std::string f;
-    if (in.Str(&f, 256)) hello->caps.term_functions.push_back(std::move(f));
-  }
-  hello->caps.needs_gpu = needs_gpu != 0;
-  if (!in.ok() || hello->caps.output_dim > (1u << 20) || hello->caps.max_batch_size == 0) {
+  if (at == nullptr || !ParseHello(at, h->response_bytes, hello)) {
     child_.Kill();
     return Internal("model '" + config_.name + "': worker sent malformed caps");
   }
@@ -418,30 +392,6 @@ Status IsolatedInstance::ExecuteTerm(const hb_term_request& request, std::string
   if (*code != HB_OK) return Internal(CharArrayText(h->error));
   out->assign(reinterpret_cast<const char*>(p), h->response_bytes);
   return Status::Ok();
-}
-
-Result<IsolatedModel> StartIsolatedModel(const ModelConfig& mc, const std::string& plugin_path) {
-  const std::string worker = FindWorker();
-  if (worker.empty()) {
-    return NotFound("model '" + mc.name + "': isolation \"process\" needs " + kWorkerName +
-                    " (beside the daemon, in PREFIX/lib/hornbeamd, or $HB_WORKER)");
-  }
-  IsolatedModel m;
-  m.health = std::make_shared<IsolationHealth>(mc);
-  std::shared_ptr<ModelHandle> model;
-  for (uint32_t i = 0; i < mc.instances; ++i) {
-    int device = mc.devices[i % mc.devices.size()];
-    WorkerHello hello;
-    Result<std::unique_ptr<IsolatedInstance>> inst =
-        IsolatedInstance::Start(worker, plugin_path, mc, i, device, m.health, &hello);
-    if (!inst.ok()) return inst.status();
-    if (!model) {
-      m.hello = hello;
-      model = ModelHandle::Detached(hello.caps);
-    }
-    m.instances.push_back(InstanceHandle::Remote(model, std::move(inst).value(), device));
-  }
-  return m;
 }
 
 }  // namespace hb

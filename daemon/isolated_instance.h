@@ -112,6 +112,8 @@ class IsolatedInstance : public InstanceBackend {
   Status ExecuteTerm(const hb_term_request& request, std::string* out, hb_status* code) override;
 
   pid_t pid() const { return child_.pid(); }  // for tests
+  // The devices the child's plugin last published (any thread).
+  const std::shared_ptr<SharedRing>& board() const { return board_; }
 
  private:
   IsolatedInstance() = default;
@@ -138,6 +140,8 @@ class IsolatedInstance : public InstanceBackend {
   uint32_t output_dim_ = 0;
   std::shared_ptr<IsolationHealth> health_;
   SharedRing ring_;
+  // RingDeviceBoard; kept across restarts, never resized (shm_ring.h).
+  std::shared_ptr<SharedRing> board_;
   ChildProcess child_;
   std::chrono::steady_clock::time_point crashed_at_;
   uint32_t crashes_in_a_row_ = 0;  // since the last answered call
@@ -146,10 +150,17 @@ class IsolatedInstance : public InstanceBackend {
 // A model's instances, each in its own child, as the batcher takes them.
 struct IsolatedModel {
   std::vector<std::unique_ptr<InstanceHandle>> instances;
+  // Plugin::Remote: its QueryDevices reads the instances' device boards.
+  std::shared_ptr<Plugin> plugin;
   WorkerHello hello;  // what the first child said
   std::shared_ptr<IsolationHealth> health;
 };
 Result<IsolatedModel> StartIsolatedModel(const ModelConfig& config, const std::string& plugin_path);
+
+// The devices published on `boards` (RingDeviceBoard), read with the
+// seqlock and bounds-checked; an error when a worker's query failed.
+Result<std::vector<DeviceInfo>> ReadDeviceBoards(
+    const std::vector<std::shared_ptr<SharedRing>>& boards);
 
 // The hornbeamd-worker executable: $HB_WORKER, beside the daemon, or in
 // PREFIX/lib/hornbeamd; empty when none is found.

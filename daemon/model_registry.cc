@@ -161,6 +161,7 @@ void ModelRegistry::BuildIsolated(const ModelConfig& mc, const std::string& path
   b->plugin_name = m->hello.plugin_name;
   b->plugin_version = m->hello.plugin_version;
   b->isolation = m->health;
+  b->plugin = m->plugin;  // its devices come from the workers' boards
   BatcherOptions bo;
   bo.max_batch_size = mc.max_batch_size;
   bo.max_queue_delay_us = mc.max_queue_delay_us;
@@ -251,7 +252,7 @@ void ModelRegistry::Install(std::vector<Built> built,
   InstallRoutes(routes);
   std::vector<std::weak_ptr<Plugin>> plugins;
   for (const auto& [name, slot] : slots_) {
-    if (slot->status == ModelStatus::kOk && !slot->isolation) plugins.push_back(slot->plugin);
+    if (slot->status == ModelStatus::kOk) plugins.push_back(slot->plugin);
   }
   devices_.SetPlugins(std::move(plugins));
 }

@@ -148,7 +148,17 @@ Result<std::shared_ptr<Plugin>> Plugin::Load(const std::string& path) {
   return p;
 }
 
+std::shared_ptr<Plugin> Plugin::Remote(std::string name, std::string version,
+                                       DeviceQuery devices) {
+  std::shared_ptr<Plugin> p(new Plugin());
+  p->name_ = std::move(name);
+  p->version_ = std::move(version);
+  p->remote_devices_ = std::move(devices);
+  return p;
+}
+
 bool Plugin::reports_devices() const {
+  if (remote_devices_) return true;
   // A 1.0 plugin's table may end before device_info: never read past it.
   return api_ != nullptr && api_->abi_minor >= 1 &&
          api_->struct_size >= offsetof(hb_plugin_api, device_info) + sizeof(api_->device_info) &&
@@ -156,6 +166,7 @@ bool Plugin::reports_devices() const {
 }
 
 Result<std::vector<DeviceInfo>> Plugin::QueryDevices() const {
+  if (remote_devices_) return remote_devices_();
   std::vector<DeviceInfo> out;
   if (!reports_devices()) return out;
   hb_device_info raw[kMaxDevices];
@@ -223,9 +234,11 @@ Result<std::shared_ptr<ModelHandle>> ModelHandle::Load(std::shared_ptr<Plugin> p
   return m;
 }
 
-std::shared_ptr<ModelHandle> ModelHandle::Detached(ModelCaps caps) {
+std::shared_ptr<ModelHandle> ModelHandle::Detached(ModelCaps caps,
+                                                   std::shared_ptr<Plugin> plugin) {
   std::shared_ptr<ModelHandle> m(new ModelHandle());
   m->caps_ = std::move(caps);
+  m->plugin_ = std::move(plugin);
   return m;
 }
 

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -41,6 +42,11 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
  public:
   // Loads, checks the ABI, calls init. Errors name the file and the reason.
   static Result<std::shared_ptr<Plugin>> Load(const std::string& path);
+  // A plugin loaded in child processes (isolation "process"): no code here,
+  // only its names and `devices`, which answers QueryDevices (any thread).
+  using DeviceQuery = std::function<Result<std::vector<DeviceInfo>>()>;
+  static std::shared_ptr<Plugin> Remote(std::string name, std::string version,
+                                        DeviceQuery devices);
   ~Plugin();
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
@@ -68,6 +74,7 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
   void* dl_ = nullptr;
   const hb_plugin_api* api_ = nullptr;
   void* state_ = nullptr;
+  DeviceQuery remote_devices_;
 };
 
 struct ModelCaps {
@@ -82,8 +89,8 @@ struct ModelCaps {
 class ModelHandle {
  public:
   // A model loaded elsewhere (a hornbeamd-worker, isolation: "process"):
-  // only its caps, no plugin in this process.
-  static std::shared_ptr<ModelHandle> Detached(ModelCaps caps);
+  // its caps and a Plugin::Remote, no plugin code in this process.
+  static std::shared_ptr<ModelHandle> Detached(ModelCaps caps, std::shared_ptr<Plugin> plugin);
   static Result<std::shared_ptr<ModelHandle>> Load(std::shared_ptr<Plugin> plugin,
                                                    const std::string& model_name,
                                                    const std::string& options_json);

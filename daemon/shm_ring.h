@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "base/status.h"
+#include "hornbeam/plugin.h"
 
 namespace hb {
 
@@ -52,6 +53,20 @@ struct RingHeader {
   int32_t status;                      // hb_status of the whole call
   uint32_t reserved;
   char error[512];                     // NUL-terminated within the array
+};
+
+// The devices a worker's plugin reports (device_info), which the worker
+// publishes every second at kPayloadOffset of a second ring that is never
+// resized: the daemon's device monitor reads it from its own thread while
+// the instance thread uses (and may remap) the call ring. A seqlock: `seq`
+// is odd while the worker writes.
+struct RingDeviceBoard {
+  static constexpr uint32_t kMaxDevices = 16;
+  std::atomic<uint32_t> seq;
+  uint32_t count;
+  int32_t status;  // HB_OK, or the query failed with `error`
+  char error[256];
+  hb_device_info devices[kMaxDevices];
 };
 
 // One text's result as the child writes it (the embedding is separate).

@@ -33,6 +33,7 @@ namespace {
 
 struct Args {
   int ring_fd = -1;
+  int board_fd = -1;
   uint64_t memory_limit = 0;
   std::vector<int> cpus;
 };
@@ -42,6 +43,8 @@ bool ParseArgs(int argc, char** argv, Args* a) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--ring-fd") {
       a->ring_fd = atoi(v.c_str());
+    } else if (k == "--board-fd") {
+      a->board_fd = atoi(v.c_str());
     } else if (k == "--memory-limit") {
       a->memory_limit = strtoull(v.c_str(), nullptr, 10);
     } else if (k == "--cpus") {
@@ -81,11 +84,18 @@ void Confine(const Args& a) {
 
 class Worker {
  public:
-  explicit Worker(SharedRing ring) : ring_(std::move(ring)) {}
+  Worker(SharedRing ring, SharedRing board) : ring_(std::move(ring)), board_(std::move(board)) {}
+  ~Worker() { StopBoard(); }
   // Serves until shutdown or the daemon is gone; the exit status.
   int Serve();
 
  private:
+  // Publishes the plugin's devices every second (RingDeviceBoard) until
+  // StopBoard, which runs before the plugin unloads: device_info never
+  // runs concurrently with fini.
+  void StartBoard();
+  void StopBoard();
+  void Publish();
   void Answer(hb_status status, const std::string& error);
   void Hello();
   void ExecuteText();
@@ -95,9 +105,54 @@ class Worker {
   uint8_t* Response(size_t bytes);
 
   SharedRing ring_;
+  SharedRing board_;
   std::shared_ptr<ModelHandle> model_;
   std::unique_ptr<InstanceHandle> instance_;
+  std::atomic<bool> board_stop_{false};
+  std::thread board_thread_;
 };
+
+void Worker::Publish() {
+  auto* b = reinterpret_cast<RingDeviceBoard*>(board_.At(SharedRing::kPayloadOffset,
+                                                          sizeof(RingDeviceBoard)));
+  if (b == nullptr || !model_) return;
+  Result<std::vector<DeviceInfo>> r = model_->plugin()->QueryDevices();
+  b->seq.fetch_add(1, std::memory_order_acq_rel);  // odd: writing
+  std::atomic_thread_fence(std::memory_order_release);
+  b->status = r.ok() ? HB_OK : HB_ERR_UNAVAILABLE;
+  snprintf(b->error, sizeof(b->error), "%s", r.ok() ? "" : r.status().message().c_str());
+  b->count = 0;
+  for (const DeviceInfo& d : r.ok() ? *r : std::vector<DeviceInfo>()) {
+    if (b->count == RingDeviceBoard::kMaxDevices) break;
+    hb_device_info& o = b->devices[b->count++];
+    memset(&o, 0, sizeof(o));
+    o.struct_size = sizeof(o);
+    o.ordinal = d.ordinal;
+    snprintf(o.kind, sizeof(o.kind), "%s", d.kind.c_str());
+    snprintf(o.name, sizeof(o.name), "%s", d.name.c_str());
+    snprintf(o.uuid, sizeof(o.uuid), "%s", d.uuid.c_str());
+    o.memory_total_bytes = d.memory_total_bytes;
+    o.memory_used_bytes = d.memory_used_bytes;
+  }
+  b->seq.fetch_add(1, std::memory_order_release);  // even: readable
+}
+
+void Worker::StartBoard() {
+  if (!board_.valid() || board_thread_.joinable() || !model_->plugin()->reports_devices()) return;
+  board_thread_ = std::thread([this] {
+    while (!board_stop_.load()) {
+      Publish();
+      for (int i = 0; i < 20 && !board_stop_.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  });
+}
+
+void Worker::StopBoard() {
+  board_stop_ = true;
+  if (board_thread_.joinable()) board_thread_.join();
+}
 
 uint8_t* Worker::Response(size_t bytes) {
   RingHeader* h = ring_.header();
@@ -141,6 +196,7 @@ void Worker::Hello() {
   if (!inst.ok()) return Answer(HB_ERR_UNAVAILABLE, "model '" + name + "': " + inst.status().message());
   model_ = *model;
   instance_ = std::move(inst).value();
+  StartBoard();
   RingWriter w;
   w.U32(caps.output_dim);
   w.U32(caps.max_batch_size);
@@ -247,6 +303,7 @@ int Worker::Serve() {
     } else if (op == RingOp::kHello) {
       Hello();
     } else if (op == RingOp::kShutdown) {
+      StopBoard();
       instance_.reset();
       model_.reset();
       Answer(HB_OK, "");
@@ -298,6 +355,11 @@ int main(int argc, char** argv) {
       if (getppid() != parent) _exit(0);
     }
   }).detach();
-  hb::Worker worker(std::move(ring).value());
+  hb::SharedRing board;  // optional: no devices reported without it
+  if (args.board_fd >= 0) {
+    hb::Result<hb::SharedRing> b = hb::SharedRing::Attach(args.board_fd);
+    if (b.ok()) board = std::move(b).value();
+  }
+  hb::Worker worker(std::move(ring).value(), std::move(board));
   return worker.Serve();
 }

@@ -25,14 +25,14 @@ struct Env {
   fs::path dir;
   std::unique_ptr<ModelRegistry> reg;
 
-  Env() {
+  explicit Env(std::chrono::milliseconds device_poll = std::chrono::seconds(5)) {
     setenv("HB_WORKER", HB_WORKER_PATH, 1);
     uv_loop_init(&loop);
     dir = fs::temp_directory_path() / ("hbiso" + std::to_string(::getpid()));
     fs::create_directories(dir);
     fs::copy_file(std::string(HB_TEST_PLUGIN_DIR) + "/testplugin_good.so", dir / "tp.so",
                   fs::copy_options::overwrite_existing);
-    reg = std::make_unique<ModelRegistry>(&loop, &router, dir.string());
+    reg = std::make_unique<ModelRegistry>(&loop, &router, dir.string(), device_poll);
   }
   ~Env() {
     reg->Close([] {});
@@ -128,6 +128,25 @@ TEST_CASE("isolation: health shows crashes, then failed; calls get model_unavail
   REQUIRE(reloaded);
   CHECK(!env.Encode("back").is_error());
   CHECK(env.reg->Snapshot(SnapshotDetail::kLoad).models.at(0).status == ModelStatus::kOk);
+}
+
+TEST_CASE("isolation: the devices an isolated plugin reports reach health", "[isolation][registry]") {
+  Env env(std::chrono::milliseconds(50));
+  ModelConfig m = IsolatedModel();
+  m.options_json = R"({"fake_devices": 2})";
+  REQUIRE(env.reg->Load({m}, {{"ml", "iso"}}) == 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  RegistrySnapshot snap;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    snap = env.reg->Snapshot(SnapshotDetail::kLoad);
+  } while (snap.devices.devices.size() < 2 && std::chrono::steady_clock::now() < deadline);
+  REQUIRE(snap.devices.devices.size() == 2);
+  CHECK(snap.devices.devices[0].info.name == "Test GPU 0");
+  CHECK(snap.devices.devices[1].info.uuid == "GPU-test-1");
+  CHECK(snap.devices.devices[0].info.memory_used_bytes == (1ull << 30) + (256ull << 20));
+  CHECK(snap.devices.devices[0].plugins == std::vector<std::string>{"testplugin"});
+  // The daemon itself never loaded the plugin: its devices came through the worker.
 }
 
 TEST_CASE("isolation: a reload of an isolated model under load fails no call",

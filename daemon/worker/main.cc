@@ -339,6 +339,10 @@ int main(int argc, char** argv) {
   // whose daemon is gone leaves by itself (below). SIGKILL still ends it.
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
+  // A crash is the daemon's to report ("signal 11 in instance 0"): the
+  // default dispositions, also in a sanitizer build, whose own handlers
+  // would turn a SIGSEGV into "exit status 1".
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) signal(sig, SIG_DFL);
   hb::Confine(args);
   hb::Result<hb::SharedRing> ring = hb::SharedRing::Attach(args.ring_fd);
   if (!ring.ok()) {

@@ -190,6 +190,39 @@ Field<ModelConfig> Devices() {
   return f;
 }
 
+Field<ModelConfig> CpuAffinity() {
+  Field<ModelConfig> f = Make<ModelConfig>("cpu_affinity", {}, Reload::kLive);
+  f.parse = [](const json& v, ModelConfig* m) -> Status {
+    if (!v.is_array()) return InvalidArgument("expected an array of CPU numbers");
+    std::vector<int> cpus;
+    for (const json& c : v) {
+      if (!InRange(c, 0, 1023)) return InvalidArgument("CPU numbers are 0..1023");
+      cpus.push_back(static_cast<int>(c.get<int64_t>()));
+    }
+    m->cpu_affinity = std::move(cpus);
+    return Status::Ok();
+  };
+  f.dump = [](const ModelConfig& m) { return json(m.cpu_affinity); };
+  return f;
+}
+
+// The keys that only a child process can honour.
+Status CheckIsolation(const ModelConfig& m, const std::string& where) {
+  if (m.isolation == "process") {
+    if (m.memory_limit_bytes != 0 && m.memory_limit_bytes < (uint64_t{16} << 20)) {
+      return KeyError(where + "memory_limit_bytes", "0 (none) or at least 16777216 (16 MiB)");
+    }
+    return Status::Ok();
+  }
+  if (m.memory_limit_bytes != 0) {
+    return KeyError(where + "memory_limit_bytes", "needs \"isolation\": \"process\"");
+  }
+  if (!m.cpu_affinity.empty()) {
+    return KeyError(where + "cpu_affinity", "needs \"isolation\": \"process\"");
+  }
+  return Status::Ok();
+}
+
 Field<ModelConfig> PluginOptions() {
   Field<ModelConfig> f = Make<ModelConfig>("options", {}, Reload::kLive);
   f.parse = [](const json& v, ModelConfig* m) -> Status {
@@ -220,6 +253,7 @@ Field<Options> Models() {
       if (!named.ok()) return KeyError(where, named.message());
       HB_RETURN_IF_ERROR(ApplyJson(it.value(), &m, where + "."));
       if (m.plugin.empty()) return KeyError(where + ".plugin", "missing");
+      HB_RETURN_IF_ERROR(CheckIsolation(m, where + "."));
       models.push_back(std::move(m));
     }
     o->models = std::move(models);
@@ -426,6 +460,12 @@ const std::vector<Field<ModelConfig>>& ModelFields() {
       Integer<M>("stuck_after_ms", &M::stuck_after_ms, 10, 3600000, kLive),
       Integer<M>("max_request_texts", &M::max_request_texts, 0, 100000000, kLive),
       Integer<M>("cache_bytes", &M::cache_bytes, 0, 1ull << 40, kLive),
+      OneOf<M>("isolation", &M::isolation, {"none", "process"}, kLive),
+      Integer<M>("memory_limit_bytes", &M::memory_limit_bytes, 0, 1ull << 44, kLive),
+      CpuAffinity(),
+      Integer<M>("max_restarts", &M::max_restarts, 0, 1000, kLive),
+      Integer<M>("restart_window_ms", &M::restart_window_ms, 1000, 86400000, kLive),
+      Integer<M>("restart_backoff_ms", &M::restart_backoff_ms, 1, 60000, kLive),
   };
   return kFields;
 }

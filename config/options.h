@@ -30,6 +30,18 @@ struct ModelConfig {
   uint64_t max_request_texts = 0;
   // The result cache's size (0: off).
   uint64_t cache_bytes = 0;
+  // "none": instances run in the daemon; "process": each instance runs in a
+  // hornbeamd-worker child (README "Process isolation"). The keys below
+  // apply to "process" only; with it, an execute past stuck_after_ms kills
+  // the child.
+  std::string isolation = "none";
+  uint64_t memory_limit_bytes = 0;  // the child's RLIMIT_AS; 0: none
+  std::vector<int> cpu_affinity;    // CPUs the child may run on; empty: any
+  // More crashes than max_restarts within restart_window_ms mark the model
+  // failed; restarts back off from restart_backoff_ms, doubling, to 30 s.
+  uint32_t max_restarts = 5;
+  uint64_t restart_window_ms = 60000;
+  uint64_t restart_backoff_ms = 100;
 
   // A reload rebuilds a model exactly when this differs.
   bool operator==(const ModelConfig&) const = default;

@@ -90,6 +90,12 @@ std::vector<ModelRegistry::Built> ModelRegistry::Build(const std::string& dir,
       continue;
     }
     b.file = f->second;
+    if (mc.isolation == "process") {
+      // The plugin is loaded by the children only, never in the daemon.
+      BuildIsolated(mc, f->second.path, &b);
+      out.push_back(std::move(b));
+      continue;
+    }
     std::shared_ptr<Plugin> plugin;
     if (auto it = loaded.find(mc.plugin); it != loaded.end()) {
       plugin = it->second;
@@ -145,6 +151,24 @@ std::vector<ModelRegistry::Built> ModelRegistry::Build(const std::string& dir,
   return out;
 }
 
+void ModelRegistry::BuildIsolated(const ModelConfig& mc, const std::string& path, Built* b) {
+  Result<IsolatedModel> m = StartIsolatedModel(mc, path);
+  if (!m.ok()) {
+    b->status = m.status();
+    return;
+  }
+  b->caps = m->hello.caps;
+  b->plugin_name = m->hello.plugin_name;
+  b->plugin_version = m->hello.plugin_version;
+  b->isolation = m->health;
+  b->plugin = m->plugin;  // its devices come from the workers' boards
+  BatcherOptions bo;
+  bo.max_batch_size = mc.max_batch_size;
+  bo.max_queue_delay_us = mc.max_queue_delay_us;
+  bo.max_queue = mc.max_queue;
+  b->batcher = std::make_shared<Batcher>(mc.name, bo, std::move(m->instances));
+}
+
 size_t ModelRegistry::Load(const std::vector<ModelConfig>& models,
                            const std::map<std::string, std::string>& routes) {
   // Every .so in the directory is checked at startup, used or not, so a
@@ -188,6 +212,7 @@ void ModelRegistry::Install(std::vector<Built> built,
       slot->plugin_name = b.plugin_name;
       slot->plugin_version = b.plugin_version;
       slot->plugin = b.plugin;
+      slot->isolation = b.isolation;
       auto serving = std::make_shared<ServingModel>();
       serving->name = b.config.name;
       serving->config = b.config;
@@ -312,7 +337,10 @@ void ModelRegistry::StartNextReload() {
   for (const ModelConfig& m : current_.models) {
     auto it = slots_.find(m.name);
     auto f = files.find(m.plugin);
+    // An isolated model that failed is rebuilt too: a reload is how an
+    // operator brings it back.
     bool changed = it == slots_.end() || it->second->status != ModelStatus::kOk ||
+                   (it->second->isolation && it->second->isolation->failed()) ||
                    !(it->second->config == m) || f == files.end() ||
                    !(f->second == it->second->file);
     if (changed) rebuild.push_back(m);
@@ -399,6 +427,11 @@ void ModelRegistry::Close(std::function<void()> closed) {
 }
 
 ModelStatus ModelRegistry::StatusOf(const Slot& slot, const BatcherLoad& load) {
+  if (slot.status == ModelStatus::kOk && slot.isolation) {
+    IsolationHealth::View v = slot.isolation->Get();
+    if (v.failed) return ModelStatus::kFailed;
+    if (v.recent_crashes > 0) return ModelStatus::kDegraded;
+  }
   // An execute running far longer than this model's batches usually take
   // means a hung plugin or device.
   if (slot.status == ModelStatus::kOk &&
@@ -419,13 +452,18 @@ bool ModelRegistry::degraded() const {
 std::shared_ptr<const ServingModel> ModelRegistry::Find(const std::string& name) const {
   auto it = slots_.find(name);
   if (it == slots_.end() || it->second->status != ModelStatus::kOk) return nullptr;
+  // A model failed by its crashes answers model_unavailable at once.
+  if (it->second->isolation && it->second->isolation->failed()) return nullptr;
   return it->second->serving;
 }
 
 std::vector<std::shared_ptr<const ServingModel>> ModelRegistry::All() const {
   std::vector<std::shared_ptr<const ServingModel>> out;
   for (const auto& [name, slot] : slots_) {
-    if (slot->serving && slot->status == ModelStatus::kOk) out.push_back(slot->serving);
+    if (slot->serving && slot->status == ModelStatus::kOk &&
+        !(slot->isolation && slot->isolation->failed())) {
+      out.push_back(slot->serving);
+    }
   }
   return out;
 }
@@ -452,6 +490,13 @@ RegistrySnapshot ModelRegistry::Snapshot(SnapshotDetail detail) const {
     }
     if (slot->serving) m.cache = slot->serving->cache->Stats();
     m.status = StatusOf(*slot, m.load);
+    if (slot->isolation) {
+      IsolationHealth::View v = slot->isolation->Get();
+      m.restarts = v.restarts;
+      m.crashes = v.crashes;
+      m.last_crash = v.last_cause;
+      if (v.failed) m.error = "failed after " + std::to_string(v.crashes) + " crashes";
+    }
     out.models.push_back(std::move(m));
   }
   out.devices = devices_.Latest();

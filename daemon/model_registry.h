@@ -31,6 +31,7 @@
 #include "config/options.h"
 #include "daemon/batcher.h"
 #include "daemon/device_monitor.h"
+#include "daemon/isolated_instance.h"
 #include "daemon/model_snapshot.h"
 #include "daemon/router.h"
 #include "daemon/serving_model.h"
@@ -111,6 +112,8 @@ class ModelRegistry {
     std::string plugin_version;
     std::weak_ptr<Plugin> plugin;  // for the device monitor only
     std::shared_ptr<ServingModel> serving;  // what routes use; null until built
+    // isolation "process": its crash record (kFailed once it says so).
+    std::shared_ptr<IsolationHealth> isolation;
   };
   struct Built {
     ModelConfig config;
@@ -121,6 +124,7 @@ class ModelRegistry {
     std::string plugin_name;
     std::string plugin_version;
     std::shared_ptr<Plugin> plugin;
+    std::shared_ptr<IsolationHealth> isolation;
   };
   // Runs on a background thread: everything that can take time.
   static std::vector<Built> Build(const std::string& dir, const std::vector<ModelConfig>& models,
@@ -128,8 +132,11 @@ class ModelRegistry {
   void Install(std::vector<Built> built, const std::map<std::string, std::string>& routes);
   void InstallRoutes(const std::map<std::string, std::string>& routes);
   ModelLookup Lookup();
+  // Builds an isolated model (its instances in hornbeamd-workers).
+  static void BuildIsolated(const ModelConfig& mc, const std::string& path, Built* b);
   // The slot's status, or kDegraded while an execute has run past
-  // stuck_after_ms.
+  // stuck_after_ms or after a recent crash of an isolated model; kFailed
+  // once it crashed too often.
   static ModelStatus StatusOf(const Slot& slot, const BatcherLoad& load);
   void Retire(std::shared_ptr<Batcher> b);
   std::map<std::string, PluginFile> ScanDirectory() const;

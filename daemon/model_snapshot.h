@@ -22,8 +22,10 @@ enum class ModelStatus {
   kLoading,   // configured, not built yet (Load builds synchronously, so
               // snapshots show it only if that ever changes)
   kOk,        // serving
-  kDegraded,  // serving, but an execute has run past stuck_after_ms
-  kFailed,    // did not load; `error` says why
+  kDegraded,  // serving, but an execute has run past stuck_after_ms, or
+              // (isolation "process") a child crashed within restart_window_ms
+  kFailed,    // did not load, or crashed more than max_restarts times in
+              // the window; `error` says why
 };
 
 // The name health:check, the scrape and the logs use for a status.
@@ -60,6 +62,10 @@ struct ModelSnapshot {
   // With SnapshotDetail::kStats and serving; null otherwise.
   std::shared_ptr<const BatcherStats> stats;
   CacheStats cache;  // zero when not serving
+  // isolation "process": child restarts and crashes so far, the last cause.
+  uint64_t restarts = 0;
+  uint64_t crashes = 0;
+  std::string last_crash;
 };
 
 // Configured devices as the logs and health:check show them: "cpu,gpu0".

@@ -62,6 +62,12 @@ Term ModelHealth(const ModelSnapshot& m) {
   if (std::optional<BlasChoice> blas = BlasChoiceForModel(m.config)) {
     kv.emplace_back(Term::Atom("blas"), BlasTerm(*blas));
   }
+  kv.emplace_back(Term::Atom("isolation"), Term::Atom(m.config.isolation));
+  if (m.config.isolation == "process") {
+    kv.emplace_back(Term::Atom("restarts"), Int(m.restarts));
+    kv.emplace_back(Term::Atom("crashes"), Int(m.crashes));
+    kv.emplace_back(Term::Atom("last_crash"), Term::Binary(m.last_crash));
+  }
   return Term::Map(std::move(kv));
 }
 

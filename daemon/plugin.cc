@@ -196,7 +196,17 @@ Result<std::shared_ptr<Plugin>> Plugin::Load(const std::string& path) {
   return p;
 }
 
+std::shared_ptr<Plugin> Plugin::Remote(std::string name, std::string version,
+                                       DeviceQuery devices) {
+  std::shared_ptr<Plugin> p(new Plugin());
+  p->name_ = std::move(name);
+  p->version_ = std::move(version);
+  p->remote_devices_ = std::move(devices);
+  return p;
+}
+
 bool Plugin::reports_devices() const {
+  if (remote_devices_) return true;
   // A 1.0 plugin's table may end before device_info: never read past it.
   return api_ != nullptr && api_->abi_minor >= 1 &&
          api_->struct_size >= offsetof(hb_plugin_api, device_info) + sizeof(api_->device_info) &&
@@ -204,6 +214,7 @@ bool Plugin::reports_devices() const {
 }
 
 Result<std::vector<DeviceInfo>> Plugin::QueryDevices() const {
+  if (remote_devices_) return remote_devices_();
   std::vector<DeviceInfo> out;
   if (!reports_devices()) return out;
   hb_device_info raw[kMaxDevices];
@@ -271,6 +282,14 @@ Result<std::shared_ptr<ModelHandle>> ModelHandle::Load(std::shared_ptr<Plugin> p
   return m;
 }
 
+std::shared_ptr<ModelHandle> ModelHandle::Detached(ModelCaps caps,
+                                                   std::shared_ptr<Plugin> plugin) {
+  std::shared_ptr<ModelHandle> m(new ModelHandle());
+  m->caps_ = std::move(caps);
+  m->plugin_ = std::move(plugin);
+  return m;
+}
+
 ModelHandle::~ModelHandle() {
   if (model_ != nullptr) plugin_->api()->model_unload(model_);
 }
@@ -289,20 +308,36 @@ Result<std::unique_ptr<InstanceHandle>> InstanceHandle::Create(std::shared_ptr<M
   return inst;
 }
 
+std::unique_ptr<InstanceHandle> InstanceHandle::Remote(std::shared_ptr<ModelHandle> model,
+                                                       std::unique_ptr<InstanceBackend> backend,
+                                                       int device) {
+  std::unique_ptr<InstanceHandle> inst(new InstanceHandle());
+  inst->model_ = std::move(model);
+  inst->remote_ = std::move(backend);
+  inst->device_ = device;
+  return inst;
+}
+
 InstanceHandle::~InstanceHandle() {
   if (instance_ != nullptr) model_->plugin()->api()->instance_destroy(instance_);
 }
 
 Status InstanceHandle::ExecuteText(const hb_text_request* requests, hb_text_result* results,
                                    uint32_t count) {
+  if (remote_) return remote_->ExecuteText(requests, results, count);
   char err[512] = {0};
   hb_status rc = model_->plugin()->api()->execute_text(instance_, requests, results, count, err,
                                                        sizeof(err));
   if (rc != HB_OK) return Internal(ErrText(err).empty() ? "execute failed" : ErrText(err));
+  // "crashed" is the host's word for a dead worker, never a plugin's.
+  for (uint32_t i = 0; i < count; ++i) {
+    if (results[i].status == kStatusCrashed) results[i].status = HB_ERR_INTERNAL;
+  }
   return Status::Ok();
 }
 
 bool InstanceHandle::CountTokens(std::string_view text, uint32_t* tokens) const {
+  if (remote_) return remote_->CountTokens(text, tokens);
   const hb_plugin_api* api = model_->plugin()->api();
   if (api->abi_minor < 2 ||
       api->struct_size < offsetof(hb_plugin_api, count_tokens) + sizeof(api->count_tokens) ||
@@ -314,9 +349,11 @@ bool InstanceHandle::CountTokens(std::string_view text, uint32_t* tokens) const 
 
 Status InstanceHandle::ExecuteTerm(const hb_term_request& request, std::string* out,
                                    hb_status* code) {
+  if (remote_) return remote_->ExecuteTerm(request, out, code);
   hb_term_result result;
   memset(&result, 0, sizeof(result));
   *code = model_->plugin()->api()->execute_term(instance_, &request, &result);
+  if (*code == kStatusCrashed) *code = HB_ERR_INTERNAL;
   if (result.data != nullptr) {
     AllocHeader* h = HeaderOf(result.data);
     if (h->magic != kAllocMagic) {
@@ -352,6 +389,7 @@ const char* PluginStatusName(hb_status s) {
     case HB_ERR_INTERNAL: return "internal";
     case HB_ERR_UNAVAILABLE: return "unavailable";
     case HB_ERR_CANCELLED: return "cancelled";
+    case kStatusCrashed: return "crashed";
     default: return "other";
   }
 }

@@ -42,6 +42,11 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
  public:
   // Loads, checks the ABI, calls init. Errors name the file and the reason.
   static Result<std::shared_ptr<Plugin>> Load(const std::string& path);
+  // A plugin loaded in child processes (isolation "process"): no code here,
+  // only its names and `devices`, which answers QueryDevices (any thread).
+  using DeviceQuery = std::function<Result<std::vector<DeviceInfo>>()>;
+  static std::shared_ptr<Plugin> Remote(std::string name, std::string version,
+                                        DeviceQuery devices);
   ~Plugin();
   Plugin(const Plugin&) = delete;
   Plugin& operator=(const Plugin&) = delete;
@@ -69,6 +74,7 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
   void* dl_ = nullptr;
   const hb_plugin_api* api_ = nullptr;
   void* state_ = nullptr;
+  DeviceQuery remote_devices_;
 };
 
 struct ModelCaps {
@@ -82,6 +88,9 @@ struct ModelCaps {
 
 class ModelHandle {
  public:
+  // A model loaded elsewhere (a hornbeamd-worker, isolation: "process"):
+  // its caps and a Plugin::Remote, no plugin code in this process.
+  static std::shared_ptr<ModelHandle> Detached(ModelCaps caps, std::shared_ptr<Plugin> plugin);
   static Result<std::shared_ptr<ModelHandle>> Load(std::shared_ptr<Plugin> plugin,
                                                    const std::string& model_name,
                                                    const std::string& options_json);
@@ -97,8 +106,25 @@ class ModelHandle {
   ModelCaps caps_;
 };
 
+// An instance that runs somewhere else (daemon/isolated_instance.h): the
+// InstanceHandle forwards its calls. Same contract as InstanceHandle's
+// methods; called from the instance's thread only.
+class InstanceBackend {
+ public:
+  virtual ~InstanceBackend() = default;
+  virtual Status ExecuteText(const hb_text_request* requests, hb_text_result* results,
+                             uint32_t count) = 0;
+  virtual bool CountTokens(std::string_view text, uint32_t* tokens) = 0;
+  virtual Status ExecuteTerm(const hb_term_request& request, std::string* out,
+                             hb_status* code) = 0;
+};
+
 class InstanceHandle {
  public:
+  // An instance served by `backend` (a child process); `model` is Detached.
+  static std::unique_ptr<InstanceHandle> Remote(std::shared_ptr<ModelHandle> model,
+                                                std::unique_ptr<InstanceBackend> backend,
+                                                int device);
   static Result<std::unique_ptr<InstanceHandle>> Create(std::shared_ptr<ModelHandle> model,
                                                         int device);
   ~InstanceHandle();
@@ -119,12 +145,19 @@ class InstanceHandle {
   std::shared_ptr<ModelHandle> model_;
   void* instance_ = nullptr;
   int device_ = -1;
+  std::unique_ptr<InstanceBackend> remote_;  // set: every call goes there
 };
+
+// The status of a call whose instance died under it (isolation: "process"):
+// host-only, never a plugin's (a plugin returning it is read as internal).
+// Its name is "crashed": {model_error, crashed, <<"signal 11 in instance 0">>}.
+inline constexpr hb_status kStatusCrashed = -0x6862;
 
 // The one name of a plugin status, everywhere it shows: the reason in
 // metrics (errors_by_reason, hornbeam_model_errors_total) and the Kind of
 // {model_error, Kind, Message}. "ok", "invalid_argument", "unsupported",
-// "resource_exhausted", "internal", "unavailable", "cancelled"; a plugin's
+// "resource_exhausted", "internal", "unavailable", "cancelled", "crashed"
+// (kStatusCrashed, host-only); a plugin's
 // own codes are all "other" (one label, not one per code).
 const char* PluginStatusName(hb_status s);
 

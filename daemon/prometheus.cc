@@ -182,6 +182,12 @@ void RenderModels(Writer& w, const RegistrySnapshot& s) {
   for (const ModelSnapshot& m : s.models) {
     w.Sample("hornbeam_model_queue_depth", ModelLabel(m), m.load.queue_depth);
   }
+  w.Family("hornbeam_model_worker_restarts_total", "counter",
+           "Restarts of crashed workers (isolation \"process\" models only).");
+  for (const ModelSnapshot& m : s.models) {
+    if (m.config.isolation != "process") continue;
+    w.Sample("hornbeam_model_worker_restarts_total", ModelLabel(m), m.restarts);
+  }
   PerModel(w, s, "hornbeam_model_requests_total", "Calls submitted to the model.",
            [](const BatcherStats& st) { return st.jobs; });
   PerModel(w, s, "hornbeam_model_texts_total", "Texts submitted to the model.",

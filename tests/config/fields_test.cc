@@ -151,3 +151,45 @@ TEST_CASE("the check-config output parses back to the same configuration", "[con
 
 }  // namespace
 }  // namespace hb::config
+
+namespace hb::config {
+namespace {
+
+// isolation "process" and the keys only a child process can honour.
+TEST_CASE("isolation keys: process takes the child's limits; none refuses them", "[config]") {
+  Options o;
+  REQUIRE(ApplyConfigJson(R"({"models": {"m": {"plugin": "hashembed", "isolation": "process",
+      "memory_limit_bytes": 1073741824, "cpu_affinity": [0, 1], "max_restarts": 3,
+      "restart_window_ms": 5000, "restart_backoff_ms": 50, "stuck_after_ms": 2000}}})",
+                          &o).ok());
+  REQUIRE(o.models.size() == 1);
+  const ModelConfig& m = o.models[0];
+  CHECK(m.isolation == "process");
+  CHECK(m.memory_limit_bytes == (1ull << 30));
+  CHECK(m.cpu_affinity == std::vector<int>{0, 1});
+  CHECK(m.max_restarts == 3);
+  CHECK(m.restart_window_ms == 5000);
+  CHECK(m.restart_backoff_ms == 50);
+  CHECK(ModelConfig().isolation == "none");
+
+  auto error = [](const std::string& model) {
+    Options x;
+    return ApplyConfigJson(R"({"models": {"m": )" + model + "}}", &x).message();
+  };
+  CHECK(error(R"({"plugin": "p", "isolation": "thread"})").find("expected one of none, process") !=
+        std::string::npos);
+  CHECK(error(R"({"plugin": "p", "memory_limit_bytes": 1073741824})")
+            .find("'models.m.memory_limit_bytes': needs \"isolation\": \"process\"") !=
+        std::string::npos);
+  CHECK(error(R"({"plugin": "p", "cpu_affinity": [0]})").find("models.m.cpu_affinity") !=
+        std::string::npos);
+  CHECK(error(R"({"plugin": "p", "isolation": "process", "memory_limit_bytes": 1000})")
+            .find("at least 16777216") != std::string::npos);
+  CHECK(error(R"({"plugin": "p", "isolation": "process", "cpu_affinity": [-1]})")
+            .find("0..1023") != std::string::npos);
+  CHECK(error(R"({"plugin": "p", "isolation": "process", "cpu_affinity": "0"})")
+            .find("expected an array") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace hb::config

@@ -24,6 +24,11 @@
 // "STUCK" blocks for 3 s ignoring cancellation, "BATCHFAIL" fails the whole batch. Other texts embed to
 // [len, first byte, batch size, executes running on this instance] -- the last is 1.0 unless the host
 // overlaps two executes on one instance, which it must never do.
+// Texts "crash:segv", "crash:abort", "crash:exit" (_exit(3)), "crash:hang"
+// (sleeps forever, ignoring cancellation) and "crash:leak" (allocates and
+// touches memory until an allocation fails, then writes through the null
+// pointer, as a careless plugin would) kill or wedge the process they run
+// in: for isolation "process" tests only.
 // Term functions: echo/1 returns its argument list, garbage/0 returns bytes
 // that are not a term, fail/1 returns HB_ERR_INVALID_ARGUMENT, liar/0 claims
 // a result longer than the buffer it allocated, steps/0 works 20 steps of
@@ -41,6 +46,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 #ifndef TP_ABI_MAJOR
 #define TP_ABI_MAJOR HB_PLUGIN_ABI_MAJOR
@@ -165,8 +171,30 @@ hb_status DeviceInfo(void*, hb_device_info* devices, uint32_t capacity, uint32_t
   return HB_OK;
 }
 
+// The "crash:..." texts (see the top of this file).
+void MaybeCrash(const hb_text_request& r) {
+  if (!Starts(r, "crash:")) return;
+  std::string what(r.text + 6, r.length - 6);
+  if (what == "segv") {
+    volatile int* p = nullptr;
+    *p = 1;
+  } else if (what == "abort") {
+    abort();
+  } else if (what == "exit") {
+    _exit(3);
+  } else if (what == "hang") {
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  } else if (what == "leak") {
+    for (;;) {
+      auto* p = static_cast<volatile char*>(malloc(16 << 20));
+      for (size_t i = 0; i < (16u << 20); i += 4096) p[i] = 1;  // null: SIGSEGV
+    }
+  }
+}
+
 hb_status ExecuteText(void* instance, const hb_text_request* reqs, hb_text_result* res,
                       uint32_t count, char* err, size_t n) {
+  for (uint32_t i = 0; i < count; ++i) MaybeCrash(reqs[i]);
   if (uint32_t ms = ExecuteMs(*static_cast<const Instance*>(instance)->model)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   }

@@ -12,6 +12,7 @@
 # DIR/server2.{pem,key} a second server certificate (reload tests)
 # Short-lived P-256 keys: quick to make, nothing worth keeping.
 set -euo pipefail
+command -v openssl >/dev/null || { echo "make_test_certs: no openssl command (scripts/install-deps build)" >&2; exit 1; }
 dir="$1" host="$2"
 mkdir -p "$dir"
 cd "$dir"

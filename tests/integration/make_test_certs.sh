@@ -26,8 +26,14 @@ leaf() {
   key "$1"
   openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$1" 2>/dev/null
   printf 'subjectAltName=%s\n' "$3" >"$1.ext"
+  local validity=(-days "$4")
+  if (($4 < 0)) && openssl x509 -help 2>&1 | grep -q -- -not_after; then
+    # OpenSSL 3.4+ (Debian 13) refuses negative -days: give the dates.
+    validity=(-not_before "$(date -u -d "$((1 - $4)) days ago" +%Y%m%d%H%M%SZ)"
+              -not_after "$(date -u -d "$((0 - $4)) days ago" +%Y%m%d%H%M%SZ)")
+  fi
   openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -out "$1.pem" \
-    -days "$4" -extfile "$1.ext" 2>/dev/null
+    "${validity[@]}" -extfile "$1.ext" 2>/dev/null
   rm -f "$1.csr" "$1.ext"
 }
 ca ca
